@@ -1,0 +1,119 @@
+"""The case matrix: one `Case` per measured combination, expanded from a profile's mesh shapes and models."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+APIS = ("fsdp1", "fsdp2", "dcp", "torch_save", "null")
+OPS = ("get_model", "get_optim", "set_model", "set_optim", "serialize", "deserialize", "save", "load",
+       "async_save", "noop")
+STATE_DICT_TYPES = ("sharded", "local", "full", None)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Case:
+    api: str
+    """Which machinery is measured: fsdp1 | fsdp2 | dcp | torch_save | null."""
+    op: str
+    """What is timed: get_model, set_optim, serialize, noop, ..."""
+    state_dict_type: str | None
+    """sharded | local | full, or None where the op has no such setting."""
+    options: tuple[tuple[str, Any], ...] = ()
+    """API settings as sorted (name, value) pairs: rank0_only, offload_to_cpu, cpu_offload, use_mesh, ..."""
+    model: str | None = None
+    """A zoo model name, None for the null case."""
+    mesh_shape: tuple[int, ...] = field(default=(1,))
+    """(world_size,) or (replicate, shard)."""
+
+    def __post_init__(self) -> None:
+        if self.api not in APIS:
+            raise ValueError(f"unknown api {self.api!r}")
+        if self.op not in OPS:
+            raise ValueError(f"unknown op {self.op!r}")
+        if self.state_dict_type not in STATE_DICT_TYPES:
+            raise ValueError(f"unknown state_dict_type {self.state_dict_type!r}")
+        if not self.mesh_shape or any(int(n) < 1 for n in self.mesh_shape) or len(self.mesh_shape) > 2:
+            raise ValueError(f"mesh shape {self.mesh_shape!r} must be 1 or 2 positive sizes")
+
+    @property
+    def world_size(self) -> int:
+        return math.prod(self.mesh_shape)
+
+    @property
+    def options_dict(self) -> dict[str, Any]:
+        return dict(self.options)
+
+    @property
+    def mesh_label(self) -> str:
+        return "x".join(str(n) for n in self.mesh_shape)
+
+    @property
+    def id(self) -> str:
+        """The pytest id; every part is also a field of the record, never parsed back from here."""
+        parts = [self.api, self.op, self.state_dict_type]
+        parts += [f"{key}_{int(value) if isinstance(value, bool) else value}" for key, value in self.options]
+        parts += [self.model, f"mesh{self.mesh_label}"]
+        return "-".join(part for part in parts if part)
+
+    def as_spec(self) -> dict[str, Any]:
+        """A plain dict, what is sent to the ranks."""
+        return {"api": self.api, "op": self.op, "state_dict_type": self.state_dict_type,
+                "options": self.options_dict, "model": self.model, "mesh_shape": list(self.mesh_shape)}
+
+
+def _case(api: str, op: str, sdt: str | None, model: str | None, mesh: tuple[int, ...], **options: Any) -> Case:
+    return Case(api=api, op=op, state_dict_type=sdt, options=tuple(sorted(options.items())), model=model,
+                mesh_shape=mesh)
+
+
+def fsdp1_cases(model: str, mesh: tuple[int, ...]) -> list[Case]:
+    is_2d = len(mesh) == 2
+    cases = [_case("fsdp1", op, "sharded", model, mesh, use_mesh=True)
+             for op in ("get_model", "get_optim", "set_model", "set_optim")]
+    # PyTorch's own test asserts that LOCAL_STATE_DICT with a DeviceMesh raises: kept to record torch's refusal.
+    cases.append(_case("fsdp1", "get_model", "local", model, mesh, use_mesh=True))
+    if not is_2d:  # without a mesh FSDP1 shards over the default group: ShardedTensor state dicts
+        cases += [_case("fsdp1", op, "sharded", model, mesh, use_mesh=False)
+                  for op in ("get_model", "get_optim", "set_model", "set_optim")]
+        # LOCAL_STATE_DICT loads back only with use_orig_params=False (its _flat_param key).
+        cases += [_case("fsdp1", op, "local", model, mesh, use_mesh=False, use_orig_params=False)
+                  for op in ("get_model", "set_model")]
+    for rank0_only in (False, True):
+        for offload_to_cpu in (False, True):
+            cases += [_case("fsdp1", op, "full", model, mesh, use_mesh=True, rank0_only=rank0_only,
+                            offload_to_cpu=offload_to_cpu) for op in ("get_model", "get_optim")]
+    return cases
+
+
+def fsdp2_cases(model: str, mesh: tuple[int, ...]) -> list[Case]:
+    cases = [_case("fsdp2", "get_model", "sharded", model, mesh, method="module_state_dict")]
+    for op in ("get_model", "get_optim"):
+        cases.append(_case("fsdp2", op, "sharded", model, mesh, method="dsd"))
+        cases.append(_case("fsdp2", op, "full", model, mesh, method="dsd", cpu_offload=True))
+    for op in ("set_model", "set_optim"):
+        cases.append(_case("fsdp2", op, "sharded", model, mesh, method="dsd"))
+        cases.append(_case("fsdp2", op, "full", model, mesh, method="dsd", broadcast_from_rank0=True))
+    return cases
+
+
+def serialization_cases(model: str, mesh: tuple[int, ...]) -> list[Case]:
+    """torch.save into a BytesIO and torch.load back of FSDP1's sharded (DTensor) state dicts, as PyTorch's test."""
+    return [_case("torch_save", op, "sharded", model, mesh, state=state, source="fsdp1")
+            for state in ("model", "optim") for op in ("serialize", "deserialize")]
+
+
+def null_case(mesh: tuple[int, ...]) -> Case:
+    return _case("null", "noop", None, None, mesh)
+
+
+def expand(mesh_shapes: Iterable[tuple[int, ...]], models: Iterable[str]) -> list[Case]:
+    """Every case, grouped by mesh shape so that one world of ranks serves a whole group."""
+    models = list(models)
+    cases: list[Case] = []
+    for mesh in mesh_shapes:
+        cases.append(null_case(mesh))
+        for model in models:
+            cases += fsdp1_cases(model, mesh) + fsdp2_cases(model, mesh) + serialization_cases(model, mesh)
+    return cases

@@ -1,0 +1,28 @@
+"""Operations by (api, op): what each case does on a rank."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.context import RankContext
+from bench.ops import fsdp1, fsdp2, serialization
+from bench.ops.base import Operation, Unsupported
+from bench.ops.noop import NoOp
+
+_REGISTRY: dict[str, dict[str, type[Operation]]] = {
+    "fsdp1": fsdp1.OPERATIONS,
+    "fsdp2": fsdp2.OPERATIONS,
+    "torch_save": serialization.OPERATIONS,
+    "null": {"noop": NoOp},
+}
+
+
+def make_operation(ctx: RankContext, spec: dict[str, Any]) -> Operation:
+    try:
+        cls = _REGISTRY[spec["api"]][spec["op"]]
+    except KeyError:
+        raise Unsupported(f"the suite has no {spec['api']} {spec['op']} operation") from None
+    return cls(ctx, spec)
+
+
+__all__ = ["make_operation", "Operation", "Unsupported"]

@@ -1,0 +1,102 @@
+"""The rank process: joins the world once, then runs the cases the parent sends until told to stop."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import time
+import traceback
+import warnings
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+from bench.context import RankContext
+from bench.measure import run_rounds
+from bench.ops import Unsupported, make_operation
+from bench.profiles import RoundSettings
+from bench.state_tree import state_bytes, tensor_count
+
+# torch's words when it refuses a combination rather than failing at it.
+_REFUSAL = re.compile(
+    r"not supported|does not support|unsupported|not implemented|only supports|is not allowed|not compatible"
+    r"|incompatible", re.IGNORECASE)
+
+
+def is_refusal(exc: BaseException) -> bool:
+    if isinstance(exc, (Unsupported, NotImplementedError)):
+        return True
+    return isinstance(exc, (RuntimeError, ValueError, AssertionError, TypeError)) and bool(_REFUSAL.search(str(exc)))
+
+
+def short_traceback(exc: BaseException, limit_chars: int = 1500) -> str:
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return text if len(text) <= limit_chars else "..." + text[-limit_chars:]
+
+
+def threads_per_rank(world_size: int) -> int:
+    """Ranks share the machine's cores evenly so that they do not fight over them."""
+    return max(1, (os.cpu_count() or 1) // world_size)
+
+
+def make_context(rank: int, world_size: int, mesh_shape: tuple[int, ...]) -> RankContext:
+    from torch.distributed.device_mesh import init_device_mesh
+
+    if torch.cuda.is_available():
+        device = torch.device("cuda", rank % torch.cuda.device_count())
+        torch.cuda.set_device(device)
+    else:
+        device = torch.device("cpu")
+    names = ("replicate", "shard") if len(mesh_shape) == 2 else ("shard",)
+    ctx = RankContext(rank=rank, world_size=world_size, mesh_shape=mesh_shape, device=device,
+                      backend=dist.get_backend())
+    ctx.mesh = init_device_mesh(device.type, mesh_shape, mesh_dim_names=names)
+    return ctx
+
+
+def execute_case(ctx: RankContext, spec: dict[str, Any], settings: RoundSettings) -> dict[str, Any]:
+    """Run one case on this rank; never raises. The reply is this rank's part of the case's record."""
+    reply: dict[str, Any] = {"rank": ctx.rank, "status": "ok", "message": "", "correct": None}
+    started = time.perf_counter()
+    try:
+        op = make_operation(ctx, spec)
+        op.setup()
+        reply["setup_s"] = time.perf_counter() - started
+        samples, last_result = run_rounds(op, ctx, settings)
+        reply["correct"] = op.verify(last_result)
+        reply["bytes_global"], reply["bytes_local"] = state_bytes(op.counted_state(last_result))
+        reply["tensors"] = tensor_count(op.counted_state(last_result))
+        reply.update(times_s=samples.times_s, peak_rss_bytes=samples.peak_rss_bytes,
+                     peak_cuda_allocated_bytes=samples.peak_cuda_allocated_bytes or None,
+                     peak_cuda_reserved_bytes=samples.peak_cuda_reserved_bytes or None,
+                     effective_options=op.effective_options, notes=op.notes, extra=op.extra)
+    except Exception as exc:  # a rank must answer whatever torch does; the parent decides what it means
+        reply["status"] = "unsupported" if is_refusal(exc) else "error"
+        reply["message"] = f"{type(exc).__name__}: {exc}".strip()[:2000]
+        reply["traceback"] = short_traceback(exc)
+    return reply
+
+
+def rank_main(rank: int, world_size: int, mesh_shape: tuple[int, ...], store_port: int, conn) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it stops the world
+    warnings.simplefilter("ignore")  # torch's deprecation warnings, once per rank per case, would bury the output
+    torch.set_num_threads(threads_per_rank(world_size))
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    store = dist.TCPStore("127.0.0.1", store_port, world_size, is_master=False)
+    dist.init_process_group(backend, store=store, rank=rank, world_size=world_size)
+    ctx = make_context(rank, world_size, tuple(mesh_shape))
+    conn.send({"ready": True, "rank": rank, "threads": torch.get_num_threads(), "backend": ctx.backend,
+               "device": str(ctx.device)})
+    try:
+        while True:
+            message = conn.recv()
+            if message["command"] == "stop":
+                break
+            if message["command"] == "case":
+                conn.send(execute_case(ctx, message["spec"], message["settings"]))
+    except (EOFError, BrokenPipeError):
+        pass  # the parent is gone: nothing to report to
+    finally:
+        dist.destroy_process_group()

@@ -1,0 +1,96 @@
+"""The result record of one case: every parameter a field of its own, every rank's figures kept.
+
+It goes into pytest-benchmark's `extra_info` (measured cases) or the file's `untimed_cases` list (cases with no
+round times: unsupported, error, timeout, skipped). SCHEMA_VERSION changes whenever a field changes meaning.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from bench.matrix import Case
+from bench.profiles import RoundSettings
+from bench.stats import round_times, summarize
+from bench.world import CaseOutcome
+
+SCHEMA_VERSION = 1
+STATUSES = ("ok", "unsupported", "error", "timeout", "skipped")
+
+REQUIRED_FIELDS = (
+    "schema_version", "api", "op", "state_dict_type", "options", "model", "params", "tensors", "uneven",
+    "world_size", "mesh_shape", "device", "backend", "dtype", "status", "message", "rank_times_s",
+    "bytes_global", "bytes_per_rank", "peak_rss_bytes", "peak_cuda_bytes", "correct",
+)
+
+
+@lru_cache(maxsize=None)
+def model_facts(model: str | None) -> tuple[int | None, bool | None]:
+    """(parameter count of the unsharded model, uneven) without allocating it."""
+    if model is None:
+        return None, None
+    import torch
+
+    from models import get_model_spec
+    from models.init import build_on_meta
+
+    spec = get_model_spec(model)
+    return sum(p.numel() for p in build_on_meta(spec, torch.float32).parameters()), spec.uneven
+
+
+def _per_rank(replies: list[dict[str, Any] | None], key: str) -> list[Any]:
+    return [reply.get(key) if reply else None for reply in replies]
+
+
+def _max_or_none(values: list[int | None]) -> int | None:
+    known = [v for v in values if v is not None]
+    return max(known) if known else None
+
+
+def build_record(case: Case, outcome: CaseOutcome, settings: RoundSettings, *, device: str, backend: str,
+                 dtype: str = "float32", threads_per_rank: int | None = None) -> dict[str, Any]:
+    params, uneven = model_facts(case.model)
+    replies = outcome.replies or [None] * case.world_size
+    options = case.options_dict
+    for reply in replies:
+        if reply:
+            options.update(reply.get("effective_options") or {})
+    record: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION, "case_id": case.id,
+        "api": case.api, "op": case.op, "state_dict_type": case.state_dict_type, "options": options,
+        "model": case.model, "params": params, "tensors": _max_or_none(_per_rank(replies, "tensors")),
+        "uneven": uneven, "world_size": case.world_size, "mesh_shape": list(case.mesh_shape),
+        "device": device, "backend": backend, "dtype": dtype, "threads_per_rank": threads_per_rank,
+        "status": outcome.status, "message": outcome.message,
+        "warmup_rounds": settings.warmup_rounds, "rank_times_s": [], "round_times_s": [], "stats": None,
+        "bytes_global": _max_or_none(_per_rank(replies, "bytes_global")),
+        "bytes_per_rank": _per_rank(replies, "bytes_local"),
+        "throughput_gbps": None,
+        "peak_rss_bytes": [_max_or_none(r.get("peak_rss_bytes") or []) if r else None for r in replies],
+        "peak_cuda_bytes": None, "peak_cuda_reserved_bytes": None,
+        "setup_s": _per_rank(replies, "setup_s"),
+        "extra_per_rank": _per_rank(replies, "extra"),
+        "correct": None,
+    }
+    if outcome.status != "ok":
+        return record
+    rank_times = [list(row) for row in zip(*(reply["times_s"] for reply in replies))]
+    record["rank_times_s"] = rank_times
+    record["round_times_s"] = round_times(rank_times)
+    summary = summarize(record["round_times_s"])
+    record["stats"] = summary.as_dict()
+    if record["bytes_global"] and summary.median_s > 0:
+        record["throughput_gbps"] = record["bytes_global"] / summary.median_s / 1e9
+    if any(reply.get("peak_cuda_allocated_bytes") for reply in replies):
+        record["peak_cuda_bytes"] = [max(r["peak_cuda_allocated_bytes"] or [0]) for r in replies]
+        record["peak_cuda_reserved_bytes"] = [max(r["peak_cuda_reserved_bytes"] or [0]) for r in replies]
+    verdicts = [reply.get("correct") for reply in replies]
+    notes = [note for reply in replies for note in reply.get("notes") or []]
+    if any(v is False for v in verdicts):
+        record["correct"] = False
+        record["status"] = "error"  # a wrong load is a failure, however fast it was
+        record["message"] = "loaded state differs from what was saved: " + "; ".join(notes[:4])
+    else:
+        record["correct"] = True if all(v is True for v in verdicts) else None
+        record["message"] = "; ".join(sorted(set(notes)))[:1000]
+    return record

@@ -1,0 +1,52 @@
+"""One benchmark run inside pytest: the profile and settings, the pool of worlds, and the records so far."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from typing import Any
+
+from bench.matrix import Case
+from bench.profiles import Profile, RoundSettings
+from bench.record import build_record, model_facts
+from bench.run_info import start_run_info
+from bench.world import CaseOutcome, WorldPool, WorldStartError
+
+
+def case_timeout_s(settings: RoundSettings, case: Case) -> float:
+    """The profile's timeout, longer for models over 10M parameters (setup and rounds grow with size)."""
+    params, _ = model_facts(case.model)
+    return settings.case_timeout_s * max(1.0, (params or 0) / 10e6)
+
+
+class BenchSession:
+    def __init__(self, profile: Profile, settings: RoundSettings) -> None:
+        self.profile = profile
+        self.settings = settings
+        self.pool = WorldPool()
+        self.records: list[dict[str, Any]] = []
+        self.run_info = start_run_info(profile.name, asdict(settings))
+        self._began = time.perf_counter()
+
+    def measure(self, case: Case) -> dict[str, Any]:
+        world = self.pool.get(case.mesh_shape)
+        try:
+            outcome = world.run_case(case.as_spec(), self.settings, case_timeout_s(self.settings, case))
+        except WorldStartError as exc:
+            outcome = CaseOutcome("error", str(exc), [None] * case.world_size)
+        ready = world.rank_info[0] if world.rank_info else {}
+        record = build_record(case, outcome, self.settings, device=ready.get("device", "cpu").split(":")[0],
+                              backend=ready.get("backend", "gloo"), threads_per_rank=ready.get("threads"))
+        self.records.append(record)
+        return record
+
+    def finished_run_info(self) -> dict[str, Any]:
+        starts, start_s = self.pool.start_stats()
+        counts: dict[str, int] = {}
+        for record in self.records:
+            counts[record["status"]] = counts.get(record["status"], 0) + 1
+        return {**self.run_info, "duration_s": time.perf_counter() - self._began, "world_starts": starts,
+                "world_start_s": start_s, "cases": len(self.records), "status_counts": counts}
+
+    def close(self) -> None:
+        self.pool.close()

@@ -1,0 +1,202 @@
+"""Worlds of ranks: a process per rank for one mesh shape, started once and reused by every case of that shape.
+
+The parent hosts the rendezvous store on a port the OS picks, so concurrent runs never collide on a port. A case
+is sent to every rank; the parent waits for all replies while watching each process, so a rank that dies (a
+segfault, the OOM killer) or hangs ends the case as `error` or `timeout` instead of the run. After such a case the
+world is torn down and started afresh on next use.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing as mp
+import signal
+import time
+from dataclasses import dataclass, field
+from multiprocessing.connection import wait
+from typing import Any
+
+from bench.profiles import RoundSettings
+
+# How long the other ranks may take to answer once one rank has raised: they are usually stuck in a collective
+# that the failed rank will never join.
+ERROR_GRACE_S = 5.0
+START_TIMEOUT_S = 180.0
+STOP_TIMEOUT_S = 10.0
+
+
+class WorldStartError(RuntimeError):
+    """The ranks did not all come up."""
+
+
+@dataclass
+class CaseOutcome:
+    status: str
+    """ok | unsupported | error | timeout."""
+    message: str
+    """torch's message, the failing rank and traceback, or the signal that killed a rank; empty when ok."""
+    replies: list[dict[str, Any] | None] = field(default_factory=list)
+    """Each rank's reply, None for a rank that did not answer."""
+
+
+def describe_exit(rank: int, exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        return f"rank {rank} died: {name} (exit code {exitcode})"
+    return f"rank {rank} exited with code {exitcode}"
+
+
+class World:
+    def __init__(self, mesh_shape: tuple[int, ...]) -> None:
+        self.mesh_shape = tuple(mesh_shape)
+        self.world_size = math.prod(self.mesh_shape)
+        self.start_seconds: list[float] = []
+        """Wall time of each start of this world (restarts after faults included)."""
+        self.rank_info: list[dict[str, Any]] = []
+        self._procs: list[mp.Process] = []
+        self._conns: list[Any] = []
+        self._store = None
+
+    @property
+    def alive(self) -> bool:
+        return bool(self._procs) and all(p.is_alive() for p in self._procs)
+
+    def start(self) -> None:
+        import torch.distributed as dist
+
+        from bench.rank import rank_main
+
+        began = time.perf_counter()
+        context = mp.get_context("spawn")
+        self._store = dist.TCPStore("127.0.0.1", 0, self.world_size, is_master=True, wait_for_workers=False)
+        for rank in range(self.world_size):
+            parent_end, child_end = context.Pipe()
+            process = context.Process(target=rank_main, name=f"statedict-bench-rank{rank}", daemon=True,
+                                      args=(rank, self.world_size, self.mesh_shape, self._store.port, child_end))
+            process.start()
+            child_end.close()
+            self._procs.append(process)
+            self._conns.append(parent_end)
+        replies, failure = self._collect(START_TIMEOUT_S)
+        if failure or any(reply is None for reply in replies):
+            self.kill()
+            raise WorldStartError(f"world {self.mesh_label} did not start: {failure or 'timed out'}")
+        self.rank_info = replies
+        self.start_seconds.append(time.perf_counter() - began)
+
+    @property
+    def mesh_label(self) -> str:
+        return "x".join(map(str, self.mesh_shape))
+
+    def _collect(self, timeout_s: float, stop_early_on_error: bool = False):
+        """Wait for one reply per rank. Returns (replies, failure) where failure describes a dead rank or None."""
+        replies: list[dict[str, Any] | None] = [None] * self.world_size
+        pending = set(range(self.world_size))
+        deadline = time.monotonic() + timeout_s
+        while pending:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return replies, None
+            watched = {self._conns[r]: r for r in pending}
+            watched.update({self._procs[r].sentinel: r for r in pending})
+            for ready in wait(list(watched), timeout=remaining):
+                rank = watched[ready]
+                if rank not in pending:
+                    continue
+                conn = self._conns[rank]
+                try:
+                    if conn.poll():
+                        replies[rank] = conn.recv()
+                        pending.discard(rank)
+                        continue
+                except (EOFError, OSError):
+                    pass
+                if not self._procs[rank].is_alive() or ready is conn:
+                    self._procs[rank].join(timeout=1.0)
+                    return replies, describe_exit(rank, self._procs[rank].exitcode)
+            if stop_early_on_error and any(r and r.get("status") == "error" for r in replies):
+                deadline = min(deadline, time.monotonic() + ERROR_GRACE_S)
+        return replies, None
+
+    def run_case(self, spec: dict[str, Any], settings: RoundSettings, timeout_s: float) -> CaseOutcome:
+        if not self.alive:
+            self.kill()
+            self.start()
+        for conn in self._conns:
+            conn.send({"command": "case", "spec": spec, "settings": settings})
+        replies, death = self._collect(timeout_s, stop_early_on_error=True)
+        outcome = self._judge(replies, death, timeout_s)
+        if outcome.status in ("error", "timeout"):
+            self.kill()  # a rank may be dead, stuck in a collective or in a broken state: start afresh next time
+        return outcome
+
+    @staticmethod
+    def _judge(replies: list[dict[str, Any] | None], death: str | None, timeout_s: float) -> CaseOutcome:
+        if death:
+            return CaseOutcome("error", death, replies)
+        errors = [r for r in replies if r and r["status"] == "error"]
+        if errors:
+            first = errors[0]
+            silent = [rank for rank, reply in enumerate(replies) if reply is None]
+            waiting = f" (ranks {silent} did not finish)" if silent else ""
+            return CaseOutcome("error", f"rank {first['rank']} raised {first['message']}{waiting}\n"
+                                        f"{first.get('traceback', '')}".strip(), replies)
+        if any(reply is None for reply in replies):
+            silent = [rank for rank, reply in enumerate(replies) if reply is None]
+            return CaseOutcome("timeout", f"ranks {silent} did not finish within {timeout_s:.0f} s", replies)
+        refused = [r for r in replies if r["status"] == "unsupported"]
+        if refused:
+            return CaseOutcome("unsupported", refused[0]["message"], replies)
+        return CaseOutcome("ok", "", replies)
+
+    def stop(self) -> None:
+        """Ask every rank to leave cleanly; kill whatever does not."""
+        for conn in self._conns:
+            try:
+                conn.send({"command": "stop"})
+            except (BrokenPipeError, OSError):
+                pass
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        for process in self._procs:
+            process.join(timeout=max(0.0, deadline - time.monotonic()))
+        self.kill()
+
+    def kill(self) -> None:
+        for process in self._procs:
+            if process.is_alive():
+                process.kill()
+        for process in self._procs:
+            process.join(timeout=5.0)
+        for conn in self._conns:
+            conn.close()
+        self._procs, self._conns, self._store = [], [], None
+
+
+class WorldPool:
+    """At most one live world at a time (the machine's cores are shared by its ranks); cases come grouped by mesh
+    shape, so each world starts once unless a fault restarts it."""
+
+    def __init__(self) -> None:
+        self._current: World | None = None
+        self.retired: list[World] = []
+
+    def get(self, mesh_shape: tuple[int, ...]) -> World:
+        if self._current is None or self._current.mesh_shape != tuple(mesh_shape):
+            self.close()
+            self._current = World(mesh_shape)
+        return self._current
+
+    def close(self) -> None:
+        if self._current is not None:
+            self._current.stop()
+            self.retired.append(self._current)
+            self._current = None
+
+    def start_stats(self) -> tuple[int, float]:
+        """(number of world starts, their total wall seconds) so far."""
+        worlds = self.retired + ([self._current] if self._current else [])
+        seconds = [s for world in worlds for s in world.start_seconds]
+        return len(seconds), sum(seconds)

@@ -1,0 +1,69 @@
+"""Deterministic weights that do not depend on how the model is sharded.
+
+Every parameter's values come from a generator seeded by (seed, its fully qualified name), so FSDP1, FSDP2 and an
+unsharded copy of the same model hold the same numbers. Models are built on the meta device and filled one tensor
+at a time: a rank never holds the whole model unsharded, only its shard plus the tensor being filled.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+
+import torch
+from torch import nn
+
+from models.zoo import ModelSpec
+
+
+def full_value(name: str, shape: torch.Size, dtype: torch.dtype, seed: int) -> torch.Tensor:
+    """The unsharded initial value of parameter `name`, on CPU."""
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + zlib.crc32(name.encode()))
+    leaf = name.rsplit(".", 1)[-1]
+    if "norm" in name and leaf == "weight":
+        return torch.ones(shape, dtype=dtype)
+    if leaf == "bias" or len(shape) < 2:
+        bound = 0.01
+    else:
+        bound = 1.0 / math.sqrt(shape[-1])
+    return (torch.rand(shape, generator=generator, dtype=torch.float32) * 2 - 1).mul_(bound).to(dtype)
+
+
+def build_on_meta(spec: ModelSpec, dtype: torch.dtype) -> nn.Module:
+    with torch.device("meta"):
+        return spec.construct().to(dtype)
+
+
+def qualified_names(root: nn.Module) -> dict[int, str]:
+    """id(module) -> its prefix in root's parameter names; taken before wrapping, which renames modules."""
+    return {id(module): (name + "." if name else "") for name, module in root.named_modules()}
+
+
+def materialize_module_(module: nn.Module, prefix: str, device: torch.device, seed: int) -> None:
+    """Allocate and fill `module`'s own (non-recursive) parameters and buffers; FSDP1's param_init_fn contract."""
+    module.to_empty(device=device, recurse=False)
+    with torch.no_grad():
+        for local_name, param in module.named_parameters(recurse=False):
+            param.copy_(full_value(prefix + local_name, param.shape, param.dtype, seed))
+
+
+def materialize_(root: nn.Module, device: torch.device, seed: int) -> None:
+    """Fill a whole unsharded model built on meta."""
+    prefixes = qualified_names(root)
+    for module in root.modules():
+        materialize_module_(module, prefixes[id(module)], device, seed)
+
+
+def materialize_dtensors_(root: nn.Module, device: torch.device, seed: int) -> None:
+    """Fill a model whose parameters are DTensors (FSDP2 applied on meta): each rank copies only its own shard."""
+    from torch.distributed.tensor import DTensor, distribute_tensor
+
+    root.to_empty(device=device)
+    with torch.no_grad():
+        for name, param in root.named_parameters():
+            value = full_value(name, param.shape, param.dtype, seed)
+            if isinstance(param, DTensor):
+                shard = distribute_tensor(value.to(device), param.device_mesh, param.placements).to_local()
+                param.to_local().copy_(shard)
+            else:
+                param.copy_(value)
