@@ -79,6 +79,19 @@ def execute_case(ctx: RankContext, spec: dict[str, Any], settings: RoundSettings
     return reply
 
 
+def call_function(ctx: RankContext, target: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Run `module:function`(ctx, **kwargs) on this rank: lets the suite's tests check things inside a world."""
+    import importlib
+
+    module_name, function_name = target.split(":")
+    try:
+        value = getattr(importlib.import_module(module_name), function_name)(ctx, **kwargs)
+        return {"rank": ctx.rank, "status": "ok", "value": value}
+    except Exception as exc:
+        return {"rank": ctx.rank, "status": "error", "message": f"{type(exc).__name__}: {exc}",
+                "traceback": short_traceback(exc)}
+
+
 def rank_main(rank: int, world_size: int, mesh_shape: tuple[int, ...], store_port: int, conn) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it stops the world
     warnings.simplefilter("ignore")  # torch's deprecation warnings, once per rank per case, would bury the output
@@ -96,6 +109,8 @@ def rank_main(rank: int, world_size: int, mesh_shape: tuple[int, ...], store_por
                 break
             if message["command"] == "case":
                 conn.send(execute_case(ctx, message["spec"], message["settings"]))
+            elif message["command"] == "call":
+                conn.send(call_function(ctx, message["target"], message["kwargs"]))
     except (EOFError, BrokenPipeError):
         pass  # the parent is gone: nothing to report to
     finally:

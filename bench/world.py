@@ -122,11 +122,21 @@ class World:
         return replies, None
 
     def run_case(self, spec: dict[str, Any], settings: RoundSettings, timeout_s: float) -> CaseOutcome:
+        return self._send({"command": "case", "spec": spec, "settings": settings}, timeout_s)
+
+    def call(self, target: str, timeout_s: float = 120.0, **kwargs: Any) -> list[Any]:
+        """Run `module:function`(ctx, **kwargs) on every rank and return each rank's value; raises if any fails."""
+        outcome = self._send({"command": "call", "target": target, "kwargs": kwargs}, timeout_s)
+        if outcome.status != "ok":
+            raise RuntimeError(f"{target} failed: {outcome.message}")
+        return [reply["value"] for reply in outcome.replies]
+
+    def _send(self, message: dict[str, Any], timeout_s: float) -> CaseOutcome:
         if not self.alive:
             self.kill()
             self.start()
         for conn in self._conns:
-            conn.send({"command": "case", "spec": spec, "settings": settings})
+            conn.send(message)
         replies, death = self._collect(timeout_s, stop_early_on_error=True)
         outcome = self._judge(replies, death, timeout_s)
         if outcome.status in ("error", "timeout"):

@@ -7,6 +7,7 @@ from typing import Any
 from bench.context import RankContext
 from bench.ops import fsdp1, fsdp2, serialization
 from bench.ops.base import Operation, Unsupported
+from bench.ops.faults import FaultInjection
 from bench.ops.noop import NoOp
 
 _REGISTRY: dict[str, dict[str, type[Operation]]] = {
@@ -18,6 +19,8 @@ _REGISTRY: dict[str, dict[str, type[Operation]]] = {
 
 
 def make_operation(ctx: RankContext, spec: dict[str, Any]) -> Operation:
+    if spec["options"].get("fault"):
+        return FaultInjection(ctx, spec)
     try:
         cls = _REGISTRY[spec["api"]][spec["op"]]
     except KeyError:

@@ -1,0 +1,116 @@
+"""Print the summary table of a result file: one row per case, then the counts by status and the file's path.
+
+`python -m bench.summary results/FILE.json`
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from bench.record import SCHEMA_VERSION
+
+
+class ResultFileError(ValueError):
+    """A file that is not a statedict-bench result file this version can read."""
+
+
+def load_result_file(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ResultFileError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ResultFileError(f"{path}: cannot read: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise ResultFileError(f"{path}: not valid JSON (truncated or corrupt?): {exc}") from None
+    if not isinstance(data, dict) or "run" not in data or "benchmarks" not in data:
+        raise ResultFileError(f"{path}: not a statedict-bench result file (no 'run' and 'benchmarks')")
+    version = data["run"].get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise ResultFileError(f"{path}: schema_version {version!r} is not one this suite reads ({SCHEMA_VERSION})")
+    return data
+
+
+def records(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every case of the file, timed or not, in the order they ran."""
+    timed = [bench["extra_info"] for bench in data["benchmarks"]]
+    untimed = [case["extra_info"] for case in data.get("untimed_cases", [])]
+    return timed + untimed
+
+
+def _fmt(value: float | None, scale: float = 1.0, digits: int = 2) -> str:
+    return "-" if value is None else f"{value * scale:.{digits}f}"
+
+
+def _options(options: dict[str, Any]) -> str:
+    return ",".join(f"{k}={int(v) if isinstance(v, bool) else v}" for k, v in sorted(options.items())) or "-"
+
+
+def table_rows(data: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    for record in records(data):
+        stats = record.get("stats") or {}
+        peaks = [p for p in record.get("peak_rss_bytes") or [] if p is not None]
+        flag = " unstable" if stats.get("unstable") else ""
+        rows.append([
+            record["api"], record["op"], record["state_dict_type"] or "-", _options(record["options"]),
+            record["model"] or "-", "x".join(map(str, record["mesh_shape"])),
+            _fmt(stats.get("median_s"), 1e3, 3), _fmt(stats.get("iqr_s"), 1e3, 3),
+            _fmt(record.get("throughput_gbps"), 1, 3), _fmt(max(peaks) if peaks else None, 1 / 2**20, 1),
+            {True: "yes", False: "NO", None: "-"}[record.get("correct")],
+            record["status"] + flag,
+        ])
+    return rows
+
+
+HEADER = ["api", "op", "type", "options", "model", "mesh", "median ms", "IQR ms", "GB/s", "peak MiB", "correct",
+          "status"]
+
+
+def format_table(rows: list[list[str]]) -> str:
+    widths = [max(len(str(row[i])) for row in [HEADER] + rows) for i in range(len(HEADER))]
+    lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip()
+             for row in [HEADER] + rows]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def failures(data: dict[str, Any]) -> list[str]:
+    return [f"{r['case_id']}: {r['status']}: {r['message'].splitlines()[0] if r['message'] else ''}"
+            for r in records(data) if r["status"] in ("error", "timeout")]
+
+
+def summarize_file(path: str | Path) -> str:
+    data = load_result_file(path)
+    run = data["run"]
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(run.get("status_counts", {}).items()))
+    lines = [format_table(table_rows(data)), ""]
+    lines += [f"failed: {line}" for line in failures(data)]
+    lines.append(f"profile {run['profile']}, torch {run['torch']['version']}, {run['machine']['cores']} cores: "
+                 f"{len(records(data))} cases ({counts}) in {run.get('duration_s', 0):.0f} s, "
+                 f"{run.get('world_start_s', 0):.0f} s of it starting {run.get('world_starts', 0)} worlds")
+    lines.append(f"peak MiB: the largest rank's peak RSS during the op over its RSS before it; GB/s: global bytes / "
+                 f"median")
+    lines.append(f"results: {path}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print("usage: python -m bench.summary RESULT_FILE.json", file=sys.stderr)
+        return 2
+    try:
+        print(summarize_file(argv[0]))
+    except ResultFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""The benchmark as a user runs it: `python -m pytest bench/ ...`, its result file, the summary, bad input."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.record import REQUIRED_FIELDS, SCHEMA_VERSION
+
+ROOT = Path(__file__).resolve().parent.parent
+FAST = ["--mesh", "2", "--model", "dummy", "--min-rounds", "3", "--max-rounds", "3", "--warmup-rounds", "0",
+        "--budget-s", "0", "-p", "no:cacheprovider"]
+
+
+def _bench(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "pytest", "bench/", "-q", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def run_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("results") / "run.json"
+    done = _bench(*FAST, "-k", "null or (fsdp2 and set_model and sharded) or (local and use_mesh_1)",
+                  f"--benchmark-json={path}")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return path
+
+
+def test_result_file_has_run_info_and_complete_records(run_file):
+    data = json.loads(run_file.read_text())
+    run = data["run"]
+    assert run["schema_version"] == SCHEMA_VERSION and run["profile"] == "quick"
+    assert run["torch"]["version"] and run["machine"]["cores"] >= 1 and run["duration_s"] > 0
+    assert run["world_starts"] == 1 and run["status_counts"] == {"ok": 2, "unsupported": 1}
+    assert {"commit", "dirty"} <= set(run["suite"]) and run["started_at"]
+    timed = {b["extra_info"]["api"]: b for b in data["benchmarks"]}
+    assert set(timed) == {"null", "fsdp2"}
+    for bench in data["benchmarks"]:
+        record = bench["extra_info"]
+        assert set(REQUIRED_FIELDS) <= set(record)
+        assert len(record["rank_times_s"]) == 3 and all(len(row) == 2 for row in record["rank_times_s"])
+        # pytest-benchmark's statistics are the ranks' own round times, replayed
+        assert bench["stats"]["data"] == pytest.approx(record["round_times_s"])
+        assert bench["stats"]["median"] == pytest.approx(record["stats"]["median_s"])
+    assert timed["fsdp2"]["extra_info"]["correct"] is True
+    assert timed["null"]["extra_info"]["correct"] is None
+    untimed = data["untimed_cases"]
+    assert [u["extra_info"]["status"] for u in untimed] == ["unsupported"]
+    assert "LOCAL_STATE_DICT" in untimed[0]["extra_info"]["message"]
+
+
+def test_summary_prints_a_row_per_case_and_the_path(run_file):
+    done = subprocess.run([sys.executable, "-m", "bench.summary", str(run_file)], cwd=ROOT, capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].split()[:3] == ["api", "op", "type"]
+    assert sum(1 for line in lines if line.startswith(("null ", "fsdp2 ", "fsdp1 "))) == 3
+    assert any("unsupported" in line for line in lines)
+    assert lines[-1] == f"results: {run_file}"
+
+
+@pytest.mark.parametrize("content,reason", [("{not json", "not valid JSON"), ('{"a": 1}', "not a statedict-bench"),
+                                            ('{"run": {"schema_version": 99}, "benchmarks": []}', "schema_version 99")])
+def test_summary_refuses_bad_files_in_one_line(tmp_path, content, reason):
+    bad = tmp_path / "bad.json"
+    bad.write_text(content)
+    done = subprocess.run([sys.executable, "-m", "bench.summary", str(bad)], cwd=ROOT, capture_output=True,
+                          text=True)
+    assert done.returncode == 2
+    assert len(done.stderr.strip().splitlines()) == 1 and reason in done.stderr
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--profile=fast"], "unknown profile 'fast'; choose from quick, nightly, full"),
+    (["--model", "gpt5"], "unknown model 'gpt5'"),
+    (["--mesh", "3x"], "mesh '3x' is not a shape like 4 or 2x2"),
+    (["--min-rounds", "-1"], "min_rounds must be >= 1"),
+])
+def test_bad_options_end_with_one_line(args, message):
+    done = _bench(*args, timeout=120)
+    assert done.returncode == 4
+    errors = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1 and message in errors[0] and "Traceback" not in done.stderr
+
+
+def test_selection_that_matches_nothing_says_so(tmp_path):
+    done = _bench(*FAST, "-k", "no_such_case", f"--benchmark-json={tmp_path / 'x.json'}", timeout=120)
+    assert done.returncode == 5
+    assert "no case of profile 'quick' matches the selection -k 'no_such_case'" in done.stdout
+
+
+def test_only_untimed_cases_still_write_the_file(tmp_path):
+    path = tmp_path / "untimed.json"
+    done = _bench(*FAST, "-k", "local and use_mesh_1", f"--benchmark-json={path}")
+    assert done.returncode == 0, done.stdout[-2000:]
+    data = json.loads(path.read_text())
+    assert data["benchmarks"] == []
+    assert [u["extra_info"]["status"] for u in data["untimed_cases"]] == ["unsupported"]
+
+
+def test_pytest_benchmark_autosave_compare_and_group_by(tmp_path):
+    storage = f"--benchmark-storage=file://{tmp_path}"
+    first = _bench(*FAST, "-k", "null", "--benchmark-autosave", storage)
+    assert first.returncode == 0, first.stdout[-2000:]
+    second = _bench(*FAST, "-k", "null", "--benchmark-compare", storage, "--benchmark-group-by=param:api")
+    assert second.returncode == 0, second.stdout[-2000:]
+    assert "0001" in second.stdout  # the autosaved run is in the comparison table
+    assert "benchmark \"api=null\"" in second.stdout or "api=null" in second.stdout

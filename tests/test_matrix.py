@@ -1,0 +1,97 @@
+"""The case matrix and profiles: what each mesh and model expands to, and bad input refused clearly."""
+
+import pytest
+
+from bench.matrix import Case, expand
+from bench.profiles import PROFILES, RoundSettings, UnknownProfileError, get_profile
+
+
+def _select(cases, **fields):
+    return [c for c in cases if all(getattr(c, k) == v for k, v in fields.items() if k != "options")
+            and all(c.options_dict.get(k) == v for k, v in fields.get("options", {}).items())]
+
+
+def test_ids_are_unique_and_cases_grouped_by_mesh():
+    cases = expand([(1,), (2,), (4,), (2, 2)], ["dummy", "dummy_uneven"])
+    assert len({c.id for c in cases}) == len(cases)
+    meshes = [c.mesh_shape for c in cases]
+    # each mesh shape appears as one contiguous run, so one world serves it
+    runs = [m for i, m in enumerate(meshes) if i == 0 or meshes[i - 1] != m]
+    assert runs == [(1,), (2,), (4,), (2, 2)]
+
+
+def test_one_null_case_per_mesh():
+    cases = expand([(2,), (2, 2)], ["dummy", "transformer_1m"])
+    nulls = _select(cases, api="null")
+    assert [c.mesh_shape for c in nulls] == [(2,), (2, 2)]
+    assert all(c.op == "noop" and c.model is None for c in nulls)
+
+
+def test_fsdp1_full_has_every_rank0_only_offload_combination_for_model_and_optimizer():
+    cases = expand([(4,)], ["dummy"])
+    full = _select(cases, api="fsdp1", state_dict_type="full")
+    combos = {(c.op, c.options_dict["rank0_only"], c.options_dict["offload_to_cpu"]) for c in full}
+    assert combos == {(op, r, o) for op in ("get_model", "get_optim") for r in (False, True) for o in (False, True)}
+
+
+def test_local_state_dict_offered_with_mesh_and_without_mesh_with_flat_params():
+    cases = expand([(2,)], ["dummy"])
+    with_mesh = _select(cases, api="fsdp1", state_dict_type="local", options={"use_mesh": True})
+    without = _select(cases, api="fsdp1", state_dict_type="local", options={"use_mesh": False})
+    assert [c.op for c in with_mesh] == ["get_model"]
+    assert {c.op for c in without} == {"get_model", "set_model"}
+    assert all(c.options_dict["use_orig_params"] is False for c in without)
+
+
+def test_2d_mesh_has_hsdp_cases_but_no_meshless_fsdp1():
+    cases = expand([(2, 2)], ["dummy"])
+    assert not _select(cases, api="fsdp1", options={"use_mesh": False})
+    assert {c.op for c in _select(cases, api="fsdp1", state_dict_type="sharded")} == {
+        "get_model", "get_optim", "set_model", "set_optim"}
+    assert len(_select(cases, api="fsdp2")) == 9
+    assert all(c.world_size == 4 for c in cases)
+
+
+def test_fsdp2_and_serialization_cases():
+    cases = expand([(2,)], ["dummy"])
+    fsdp2 = _select(cases, api="fsdp2")
+    assert {(c.op, c.state_dict_type, c.options_dict.get("cpu_offload", False),
+             c.options_dict.get("broadcast_from_rank0", False)) for c in fsdp2 if c.options_dict["method"] == "dsd"} \
+        == {("get_model", "sharded", False, False), ("get_optim", "sharded", False, False),
+            ("get_model", "full", True, False), ("get_optim", "full", True, False),
+            ("set_model", "sharded", False, False), ("set_optim", "sharded", False, False),
+            ("set_model", "full", False, True), ("set_optim", "full", False, True)}
+    assert _select(fsdp2, options={"method": "module_state_dict"})[0].op == "get_model"
+    serial = _select(cases, api="torch_save")
+    assert {(c.op, c.options_dict["state"]) for c in serial} == {
+        (op, s) for op in ("serialize", "deserialize") for s in ("model", "optim")}
+
+
+def test_quick_profile_covers_all_meshes_and_even_and_uneven_models():
+    from models import get_model_spec
+
+    quick = get_profile("quick")
+    assert set(quick.mesh_shapes) == {(1,), (2,), (4,), (2, 2)}
+    assert {get_model_spec(m).uneven for m in quick.models} == {True, False}
+    assert "dummy" in quick.models and "dummy_uneven" in quick.models
+
+
+def test_case_validation():
+    with pytest.raises(ValueError, match="unknown api"):
+        Case(api="ddp", op="get_model", state_dict_type=None)
+    with pytest.raises(ValueError, match="mesh shape"):
+        Case(api="null", op="noop", state_dict_type=None, mesh_shape=(0,))
+    with pytest.raises(ValueError, match="mesh shape"):
+        Case(api="null", op="noop", state_dict_type=None, mesh_shape=(2, 2, 2))
+
+
+def test_profiles_and_round_settings():
+    assert set(PROFILES) == {"quick", "nightly", "full"}
+    with pytest.raises(UnknownProfileError, match="unknown profile 'fast'; choose from quick, nightly, full"):
+        get_profile("fast")
+    with pytest.raises(ValueError, match="min_rounds must be >= 1"):
+        RoundSettings(min_rounds=0)
+    with pytest.raises(ValueError, match="max_rounds"):
+        RoundSettings(min_rounds=10, max_rounds=5)
+    with pytest.raises(ValueError, match="warmup_rounds"):
+        RoundSettings(warmup_rounds=-1)

@@ -1,0 +1,70 @@
+"""Worlds of ranks under faults: a rank that raises, dies or hangs fails its case, and the next case still runs."""
+
+import os
+import time
+
+import psutil
+import pytest
+
+from bench.matrix import Case
+from bench.world import World
+from tests.conftest import TEST_ROUNDS
+
+
+def _null(mesh=(2,), **fault):
+    return Case(api="null", op="noop", state_dict_type=None, options=tuple(sorted(fault.items())), mesh_shape=mesh)
+
+
+def _run(world, case, timeout_s=60.0):
+    return world.run_case(case.as_spec(), TEST_ROUNDS, timeout_s)
+
+
+@pytest.fixture
+def world():
+    w = World((2,))
+    yield w
+    w.stop()
+
+
+def test_null_case_runs(world):
+    outcome = _run(world, _null())
+    assert outcome.status == "ok"
+    assert [len(r["times_s"]) for r in outcome.replies] == [2, 2]
+
+
+def test_rank_that_raises_gives_error_with_rank_and_traceback_then_next_case_runs(world):
+    outcome = _run(world, _null(fault="raise", fault_rank=1))
+    assert outcome.status == "error"
+    assert outcome.message.startswith("rank 1 raised RuntimeError: injected fault")
+    assert "Traceback" in outcome.message and "faults.py" in outcome.message
+    assert _run(world, _null()).status == "ok"
+
+
+@pytest.mark.parametrize("fault,expected", [("segfault", "rank 0 died: SIGSEGV (exit code -11)"),
+                                            ("kill", "rank 0 died: SIGKILL (exit code -9)"),
+                                            ("exit", "rank 0 exited with code 3")])
+def test_rank_that_dies_gives_error_with_signal_and_the_world_restarts(world, fault, expected):
+    _run(world, _null())
+    starts = len(world.start_seconds)
+    outcome = _run(world, _null(fault=fault, fault_rank=0))
+    assert outcome.status == "error"
+    assert outcome.message == expected
+    assert _run(world, _null()).status == "ok"
+    assert len(world.start_seconds) == starts + 1
+
+
+def test_hang_becomes_timeout_and_the_world_restarts(world):
+    began = time.monotonic()
+    outcome = _run(world, _null(fault="hang", fault_rank=1), timeout_s=5.0)
+    assert outcome.status == "timeout"
+    assert "did not finish within 5 s" in outcome.message
+    assert time.monotonic() - began < 30
+    assert _run(world, _null()).status == "ok"
+
+
+def test_stop_leaves_no_process_behind():
+    w = World((2,))
+    pids = w.call("tests.rank_checks:process_ids")
+    assert len(set(pids)) == 2
+    w.stop()
+    assert not [pid for pid in pids if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
