@@ -1,8 +1,12 @@
-"""The round loop that runs on every rank: warm-up, then timed rounds under the protocol of DESIGN.md.
+"""The round loop that runs on every rank: warm-up, timed rounds, then one memory round, under DESIGN.md's protocol.
 
-Each round: per-round untimed preparation, gc.collect(), memory baselines, barrier, t0, op, device sync, t1, GC
-back on, memory peaks. After each round the ranks agree on the round's max time (an all-reduce outside the timed
-region) so every rank takes the same decision to stop, within the profile's round count and time budget.
+Each timed round: per-round untimed preparation, gc.collect(), barrier, t0, op, device sync, t1, with GC off in
+between. After each round the ranks agree on the round's max time (an all-reduce outside the timed region) so every
+rank takes the same decision to stop, within the profile's round count and time budget.
+
+Memory is measured in one more round, untimed, after the timed ones: freed heap pages are first handed back to the
+OS so the op's own allocations show as RSS growth. Doing that inside the timed rounds would charge each of them the
+page faults of a cold heap, which a steady-state repeat of the op does not pay.
 """
 
 from __future__ import annotations
@@ -24,10 +28,10 @@ from bench.profiles import RoundSettings
 class RankSamples:
     times_s: list[float] = field(default_factory=list)
     """This rank's t1 - t0 per measured round."""
-    peak_rss_bytes: list[int | None] = field(default_factory=list)
-    """This rank's peak RSS over its RSS before the op, per measured round."""
-    peak_cuda_allocated_bytes: list[int] = field(default_factory=list)
-    peak_cuda_reserved_bytes: list[int] = field(default_factory=list)
+    peak_rss_bytes: int | None = None
+    """This rank's peak RSS during the memory round over its RSS before it; None where it cannot be read."""
+    peak_cuda_allocated_bytes: int | None = None
+    peak_cuda_reserved_bytes: int | None = None
 
 
 def _round_max(ctx: RankContext, seconds: float) -> float:
@@ -36,52 +40,64 @@ def _round_max(ctx: RankContext, seconds: float) -> float:
     return float(value.item())
 
 
+def _timed_op(op: Operation, ctx: RankContext):
+    """One round from the barrier to t1: (seconds, result)."""
+    dist.barrier()
+    gc.disable()
+    try:
+        t0 = time.perf_counter()
+        result = op.run()
+        ctx.synchronize()
+        t1 = time.perf_counter()
+    finally:
+        gc.enable()
+    return t1 - t0, result
+
+
 def run_rounds(op: Operation, ctx: RankContext, settings: RoundSettings):
-    """Returns (samples, result of the last round)."""
+    """Returns (samples, result of the memory round)."""
     samples = RankSamples()
-    peak_rss = PeakRSS()
     # What setup built lives through the whole case: freezing it keeps each round's gc.collect() to the objects
     # the rounds themselves make (a full collection with torch loaded costs ~0.1 s, more than many ops).
     gc.collect()
     gc.freeze()
     try:
-        return _rounds(op, ctx, settings, samples, peak_rss)
+        _timed_rounds(op, ctx, settings, samples)
+        return samples, _memory_round(op, ctx, samples)
     finally:
         gc.unfreeze()
 
 
-def _rounds(op: Operation, ctx: RankContext, settings: RoundSettings, samples: RankSamples, peak_rss: PeakRSS):
+def _timed_rounds(op: Operation, ctx: RankContext, settings: RoundSettings, samples: RankSamples) -> None:
     measured_s = 0.0
     warmups_left = settings.warmup_rounds
-    result = None
     while True:
         op.before_round()
-        result = None  # drop the previous round's output so it is not counted in this round's memory
         gc.collect()
-        if ctx.is_cuda:
-            torch.cuda.reset_peak_memory_stats(ctx.device)
-        peak_rss.begin()
-        dist.barrier()
-        gc.disable()
-        try:
-            t0 = time.perf_counter()
-            result = op.run()
-            ctx.synchronize()
-            t1 = time.perf_counter()
-        finally:
-            gc.enable()
-        op_peak = peak_rss.end()
-        seconds = t1 - t0
+        seconds, result = _timed_op(op, ctx)
+        del result  # the next round must not start with this one's output still held
         slowest = _round_max(ctx, seconds)
         if warmups_left:
             warmups_left -= 1
             continue
         samples.times_s.append(seconds)
-        samples.peak_rss_bytes.append(op_peak)
-        if ctx.is_cuda:
-            samples.peak_cuda_allocated_bytes.append(torch.cuda.max_memory_allocated(ctx.device))
-            samples.peak_cuda_reserved_bytes.append(torch.cuda.max_memory_reserved(ctx.device))
         measured_s += slowest
         done = len(samples.times_s)
         if done >= settings.max_rounds or (done >= settings.min_rounds and measured_s >= settings.budget_s):
-            return samples, result
+            return
+
+
+def _memory_round(op: Operation, ctx: RankContext, samples: RankSamples):
+    peak_rss = PeakRSS()
+    op.before_round()
+    gc.collect()
+    if ctx.is_cuda:
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(ctx.device)
+    peak_rss.begin()
+    _, result = _timed_op(op, ctx)
+    samples.peak_rss_bytes = peak_rss.end()
+    if ctx.is_cuda:
+        samples.peak_cuda_allocated_bytes = torch.cuda.max_memory_allocated(ctx.device)
+        samples.peak_cuda_reserved_bytes = torch.cuda.max_memory_reserved(ctx.device)
+    return result

@@ -69,8 +69,8 @@ def execute_case(ctx: RankContext, spec: dict[str, Any], settings: RoundSettings
         reply["bytes_global"], reply["bytes_local"] = state_bytes(op.counted_state(last_result))
         reply["tensors"] = tensor_count(op.counted_state(last_result))
         reply.update(times_s=samples.times_s, peak_rss_bytes=samples.peak_rss_bytes,
-                     peak_cuda_allocated_bytes=samples.peak_cuda_allocated_bytes or None,
-                     peak_cuda_reserved_bytes=samples.peak_cuda_reserved_bytes or None,
+                     peak_cuda_allocated_bytes=samples.peak_cuda_allocated_bytes,
+                     peak_cuda_reserved_bytes=samples.peak_cuda_reserved_bytes,
                      effective_options=op.effective_options, notes=op.notes, extra=op.extra)
     except Exception as exc:  # a rank must answer whatever torch does; the parent decides what it means
         reply["status"] = "unsupported" if is_refusal(exc) else "error"
@@ -92,7 +92,18 @@ def call_function(ctx: RankContext, target: str, kwargs: dict[str, Any]) -> dict
                 "traceback": short_traceback(exc)}
 
 
+def _die_with_parent() -> None:
+    """Linux: the kernel kills this rank if the parent dies, even by SIGKILL, so no rank outlives its run."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def rank_main(rank: int, world_size: int, mesh_shape: tuple[int, ...], store_port: int, conn) -> None:
+    _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it stops the world
     warnings.simplefilter("ignore")  # torch's deprecation warnings, once per rank per case, would bury the output
     torch.set_num_threads(threads_per_rank(world_size))

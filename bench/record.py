@@ -66,7 +66,7 @@ def build_record(case: Case, outcome: CaseOutcome, settings: RoundSettings, *, d
         "bytes_global": _max_or_none(_per_rank(replies, "bytes_global")),
         "bytes_per_rank": _per_rank(replies, "bytes_local"),
         "throughput_gbps": None,
-        "peak_rss_bytes": [_max_or_none(r.get("peak_rss_bytes") or []) if r else None for r in replies],
+        "peak_rss_bytes": _per_rank(replies, "peak_rss_bytes"),
         "peak_cuda_bytes": None, "peak_cuda_reserved_bytes": None,
         "setup_s": _per_rank(replies, "setup_s"),
         "extra_per_rank": _per_rank(replies, "extra"),
@@ -81,9 +81,9 @@ def build_record(case: Case, outcome: CaseOutcome, settings: RoundSettings, *, d
     record["stats"] = summary.as_dict()
     if record["bytes_global"] and summary.median_s > 0:
         record["throughput_gbps"] = record["bytes_global"] / summary.median_s / 1e9
-    if any(reply.get("peak_cuda_allocated_bytes") for reply in replies):
-        record["peak_cuda_bytes"] = [max(r["peak_cuda_allocated_bytes"] or [0]) for r in replies]
-        record["peak_cuda_reserved_bytes"] = [max(r["peak_cuda_reserved_bytes"] or [0]) for r in replies]
+    if any(reply.get("peak_cuda_allocated_bytes") is not None for reply in replies):
+        record["peak_cuda_bytes"] = _per_rank(replies, "peak_cuda_allocated_bytes")
+        record["peak_cuda_reserved_bytes"] = _per_rank(replies, "peak_cuda_reserved_bytes")
     verdicts = [reply.get("correct") for reply in replies]
     notes = [note for reply in replies for note in reply.get("notes") or []]
     if any(v is False for v in verdicts):

@@ -37,6 +37,7 @@ class BenchSession:
         ready = world.rank_info[0] if world.rank_info else {}
         record = build_record(case, outcome, self.settings, device=ready.get("device", "cpu").split(":")[0],
                               backend=ready.get("backend", "gloo"), threads_per_rank=ready.get("threads"))
+        record["sequence"] = len(self.records)  # position in the run: timed and untimed cases live in two lists
         self.records.append(record)
         return record
 
@@ -46,7 +47,8 @@ class BenchSession:
         for record in self.records:
             counts[record["status"]] = counts.get(record["status"], 0) + 1
         return {**self.run_info, "duration_s": time.perf_counter() - self._began, "world_starts": starts,
-                "world_start_s": start_s, "cases": len(self.records), "status_counts": counts}
+                "world_start_s": start_s, "cases": len(self.records), "status_counts": counts,
+                "rank_pids": self.pool.rank_pids()}
 
     def close(self) -> None:
         self.pool.close()

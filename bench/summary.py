@@ -39,7 +39,7 @@ def records(data: dict[str, Any]) -> list[dict[str, Any]]:
     """Every case of the file, timed or not, in the order they ran."""
     timed = [bench["extra_info"] for bench in data["benchmarks"]]
     untimed = [case["extra_info"] for case in data.get("untimed_cases", [])]
-    return timed + untimed
+    return sorted(timed + untimed, key=lambda record: record.get("sequence", 0))
 
 
 def _fmt(value: float | None, scale: float = 1.0, digits: int = 2) -> str:
@@ -60,7 +60,7 @@ def table_rows(data: dict[str, Any]) -> list[list[str]]:
             record["api"], record["op"], record["state_dict_type"] or "-", _options(record["options"]),
             record["model"] or "-", "x".join(map(str, record["mesh_shape"])),
             _fmt(stats.get("median_s"), 1e3, 3), _fmt(stats.get("iqr_s"), 1e3, 3),
-            _fmt(record.get("throughput_gbps"), 1, 3), _fmt(max(peaks) if peaks else None, 1 / 2**20, 1),
+            _fmt(record.get("throughput_gbps"), 1, 3), _fmt(max(peaks) if peaks else None, 1 / 2**20, 2),
             {True: "yes", False: "NO", None: "-"}[record.get("correct")],
             record["status"] + flag,
         ])
@@ -93,8 +93,8 @@ def summarize_file(path: str | Path) -> str:
     lines.append(f"profile {run['profile']}, torch {run['torch']['version']}, {run['machine']['cores']} cores: "
                  f"{len(records(data))} cases ({counts}) in {run.get('duration_s', 0):.0f} s, "
                  f"{run.get('world_start_s', 0):.0f} s of it starting {run.get('world_starts', 0)} worlds")
-    lines.append(f"peak MiB: the largest rank's peak RSS during the op over its RSS before it; GB/s: global bytes / "
-                 f"median")
+    lines.append("peak MiB: the largest rank's peak RSS during the op over its RSS before it (an untimed round); "
+                 "GB/s: global logical bytes / median")
     lines.append(f"results: {path}")
     return "\n".join(lines)
 

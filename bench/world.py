@@ -56,6 +56,7 @@ class World:
         self.start_seconds: list[float] = []
         """Wall time of each start of this world (restarts after faults included)."""
         self.rank_info: list[dict[str, Any]] = []
+        self.started_pids: list[int] = []
         self._procs: list[mp.Process] = []
         self._conns: list[Any] = []
         self._store = None
@@ -80,6 +81,7 @@ class World:
             child_end.close()
             self._procs.append(process)
             self._conns.append(parent_end)
+            self.started_pids.append(process.pid)
         replies, failure = self._collect(START_TIMEOUT_S)
         if failure or any(reply is None for reply in replies):
             self.kill()
@@ -204,6 +206,11 @@ class WorldPool:
             self._current.stop()
             self.retired.append(self._current)
             self._current = None
+
+    def rank_pids(self) -> list[int]:
+        """Process ids of every rank started so far, so that a test can check none outlives the run."""
+        worlds = self.retired + ([self._current] if self._current else [])
+        return [pid for world in worlds for pid in world.started_pids]
 
     def start_stats(self) -> tuple[int, float]:
         """(number of world starts, their total wall seconds) so far."""

@@ -14,6 +14,12 @@ FAST = ["--mesh", "2", "--model", "dummy", "--min-rounds", "3", "--max-rounds", 
         "--budget-s", "0", "-p", "no:cacheprovider"]
 
 
+def _running(pid):
+    import psutil
+
+    return psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+
+
 def _bench(*args, timeout=300):
     return subprocess.run([sys.executable, "-m", "pytest", "bench/", "-q", *args], cwd=ROOT, capture_output=True,
                           text=True, timeout=timeout)
@@ -35,6 +41,7 @@ def test_result_file_has_run_info_and_complete_records(run_file):
     assert run["torch"]["version"] and run["machine"]["cores"] >= 1 and run["duration_s"] > 0
     assert run["world_starts"] == 1 and run["status_counts"] == {"ok": 2, "unsupported": 1}
     assert {"commit", "dirty"} <= set(run["suite"]) and run["started_at"]
+    assert len(run["rank_pids"]) == 2 and not [pid for pid in run["rank_pids"] if _running(pid)]
     timed = {b["extra_info"]["api"]: b for b in data["benchmarks"]}
     assert set(timed) == {"null", "fsdp2"}
     for bench in data["benchmarks"]:

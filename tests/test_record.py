@@ -13,7 +13,7 @@ CASE = Case(api="fsdp2", op="set_model", state_dict_type="sharded", options=(("m
 
 def _reply(rank, times, correct=True, notes=()):
     return {"rank": rank, "status": "ok", "message": "", "correct": correct, "times_s": times,
-            "peak_rss_bytes": [100 * (rank + 1), 50], "peak_cuda_allocated_bytes": None,
+            "peak_rss_bytes": 100 * (rank + 1), "peak_cuda_allocated_bytes": None,
             "peak_cuda_reserved_bytes": None, "bytes_global": 1000, "bytes_local": 500 + rank, "tensors": 8,
             "setup_s": 0.1, "effective_options": {}, "notes": list(notes), "extra": {}}
 

@@ -72,3 +72,13 @@ def test_the_round_trip_check_fails_when_nothing_is_loaded(worlds, case):
     results = worlds.get((2,)).call("tests.rank_checks:verify_without_loading", spec=case.as_spec())
     assert [correct for correct, _ in results] == [False, False]
     assert all("values differ" in " ".join(notes) for _, notes in results)
+
+
+def test_peak_host_memory_counts_the_full_state_dict_on_rank_0(worlds):
+    full = _run(worlds, Case(api="fsdp1", op="get_model", state_dict_type="full",
+                             options=(("offload_to_cpu", False), ("rank0_only", True), ("use_mesh", True)),
+                             model="mlp_1m", mesh_shape=(2,)))
+    assert full["status"] == "ok", full["message"]
+    assert full["bytes_per_rank"][0] == full["bytes_global"] > 4e6
+    # rank 0 builds the whole 4.2 MB dict: its peak must show it (page granularity aside)
+    assert full["peak_rss_bytes"][0] >= 0.9 * full["bytes_global"]
