@@ -11,8 +11,8 @@ from typing import Any
 
 def write_json_atomically(path: str | os.PathLike | Any, data: dict[str, Any]) -> None:
     """Write to a temporary file in the same folder, then rename: a reader never sees half a file."""
-    name = getattr(path, "name", path)  # pytest-benchmark passes an open file for --benchmark-json
-    target = Path(name)
+    # pytest-benchmark's --benchmark-json is a path from 5.3 on, an open file before
+    target = Path(path if isinstance(path, (str, os.PathLike)) else path.name)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     try:

@@ -18,8 +18,8 @@ from typing import Any
 
 from bench.profiles import RoundSettings
 
-# How long the other ranks may take to answer once one rank has raised: they are usually stuck in a collective
-# that the failed rank will never join.
+# How long the other ranks may take to answer once one rank has raised or refused: they are usually stuck in a
+# collective that the failed rank will never join.
 ERROR_GRACE_S = 5.0
 START_TIMEOUT_S = 180.0
 STOP_TIMEOUT_S = 10.0
@@ -119,7 +119,7 @@ class World:
                 if not self._procs[rank].is_alive() or ready is conn:
                     self._procs[rank].join(timeout=1.0)
                     return replies, describe_exit(rank, self._procs[rank].exitcode)
-            if stop_early_on_error and any(r and r.get("status") == "error" for r in replies):
+            if stop_early_on_error and any(r and r.get("status") != "ok" for r in replies):
                 deadline = min(deadline, time.monotonic() + ERROR_GRACE_S)
         return replies, None
 
@@ -141,7 +141,7 @@ class World:
             conn.send(message)
         replies, death = self._collect(timeout_s, stop_early_on_error=True)
         outcome = self._judge(replies, death, timeout_s)
-        if outcome.status in ("error", "timeout"):
+        if outcome.status in ("error", "timeout") or any(reply is None for reply in replies):
             self.kill()  # a rank may be dead, stuck in a collective or in a broken state: start afresh next time
         return outcome
 
@@ -156,12 +156,12 @@ class World:
             waiting = f" (ranks {silent} did not finish)" if silent else ""
             return CaseOutcome("error", f"rank {first['rank']} raised {first['message']}{waiting}\n"
                                         f"{first.get('traceback', '')}".strip(), replies)
+        refused = [r for r in replies if r and r["status"] == "unsupported"]
+        if refused:  # torch refused on some rank; any silent rank is waiting for it in a collective
+            return CaseOutcome("unsupported", refused[0]["message"], replies)
         if any(reply is None for reply in replies):
             silent = [rank for rank, reply in enumerate(replies) if reply is None]
             return CaseOutcome("timeout", f"ranks {silent} did not finish within {timeout_s:.0f} s", replies)
-        refused = [r for r in replies if r["status"] == "unsupported"]
-        if refused:
-            return CaseOutcome("unsupported", refused[0]["message"], replies)
         return CaseOutcome("ok", "", replies)
 
     def stop(self) -> None:

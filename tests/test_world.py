@@ -40,6 +40,15 @@ def test_rank_that_raises_gives_error_with_rank_and_traceback_then_next_case_run
     assert _run(world, _null()).status == "ok"
 
 
+def test_refusal_on_one_rank_is_unsupported_without_waiting_for_the_timeout(world):
+    began = time.monotonic()
+    outcome = _run(world, _null(fault="refuse", fault_rank=1), timeout_s=60.0)
+    assert outcome.status == "unsupported"
+    assert outcome.message == "NotImplementedError: injected refusal"
+    assert time.monotonic() - began < 30
+    assert _run(world, _null()).status == "ok"
+
+
 @pytest.mark.parametrize("fault,expected", [("segfault", "rank 0 died: SIGSEGV (exit code -11)"),
                                             ("kill", "rank 0 died: SIGKILL (exit code -9)"),
                                             ("exit", "rank 0 exited with code 3")])

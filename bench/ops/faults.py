@@ -1,8 +1,9 @@
 """Injected faults, for the suite's own tests of how a world survives them (never in a profile's matrix).
 
 A null case with options {"fault": KIND, "fault_rank": R} makes rank R misbehave in setup: `raise` an exception,
-`segfault` (SIGSEGV, as torch's own crashes do), `exit` (os._exit, a process vanishing), `kill` (SIGKILL, as the
-OOM killer sends) or `hang` (never reach the next collective). The other ranks do nothing and wait in the first
+`refuse` (NotImplementedError, as torch refuses), `segfault` (SIGSEGV, as torch's own crashes do), `exit`
+(os._exit, a process vanishing), `kill` (SIGKILL, as the OOM killer sends) or `hang` (never reach the next
+collective). The other ranks do nothing and wait in the first
 round's barrier, as healthy ranks of a real failing case would.
 """
 
@@ -22,6 +23,8 @@ class FaultInjection(Operation):
         kind = self.options["fault"]
         if kind == "raise":
             raise RuntimeError("injected fault")
+        if kind == "refuse":
+            raise NotImplementedError("injected refusal")
         if kind == "segfault":
             os.kill(os.getpid(), signal.SIGSEGV)
         elif kind == "kill":
