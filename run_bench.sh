@@ -46,7 +46,12 @@ install() {
     "$PYTHON" -m pip install -q "$TORCH_SPEC"
   fi
   if ! "$PYTHON" -c "import pytest_benchmark, pytest_timeout, pandas, matplotlib, psutil, numpy" 2>/dev/null; then
-    "$PYTHON" -m pip install -q -e ".[test]"
+    # The dependencies listed in pyproject.toml, not the project itself: the code runs from this checkout.
+    "$PYTHON" - <<'PY' | xargs "$PYTHON" -m pip install -q
+import tomllib
+project = tomllib.load(open("pyproject.toml", "rb"))["project"]
+print("\n".join(project["dependencies"] + project["optional-dependencies"]["test"]))
+PY
   fi
 }
 
