@@ -112,7 +112,7 @@ def rank_main(rank: int, world_size: int, mesh_shape: tuple[int, ...], store_por
     dist.init_process_group(backend, store=store, rank=rank, world_size=world_size)
     ctx = make_context(rank, world_size, tuple(mesh_shape))
     conn.send({"ready": True, "rank": rank, "threads": torch.get_num_threads(), "backend": ctx.backend,
-               "device": str(ctx.device)})
+               "device": ctx.device.type, "dtype": str(ctx.dtype).removeprefix("torch.")})
     try:
         while True:
             message = conn.recv()

@@ -48,7 +48,7 @@ def _max_or_none(values: list[int | None]) -> int | None:
 
 
 def build_record(case: Case, outcome: CaseOutcome, settings: RoundSettings, *, device: str, backend: str,
-                 dtype: str = "float32", threads_per_rank: int | None = None) -> dict[str, Any]:
+                 dtype: str, threads_per_rank: int | None = None) -> dict[str, Any]:
     params, uneven = model_facts(case.model)
     replies = outcome.replies or [None] * case.world_size
     options = case.options_dict
@@ -73,6 +73,10 @@ def build_record(case: Case, outcome: CaseOutcome, settings: RoundSettings, *, d
         "correct": None,
     }
     if outcome.status != "ok":
+        return record
+    if len({len(reply["times_s"]) for reply in replies}) != 1:  # the ranks decide together; never expected
+        record["status"] = "error"
+        record["message"] = f"ranks measured different round counts: {[len(r['times_s']) for r in replies]}"
         return record
     rank_times = [list(row) for row in zip(*(reply["times_s"] for reply in replies))]
     record["rank_times_s"] = rank_times

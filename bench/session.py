@@ -10,13 +10,20 @@ from bench.matrix import Case
 from bench.profiles import Profile, RoundSettings
 from bench.record import build_record, model_facts
 from bench.run_info import start_run_info
-from bench.world import CaseOutcome, WorldPool, WorldStartError
+from bench.world import CaseOutcome, World, WorldPool, WorldStartError
 
 
 def case_timeout_s(settings: RoundSettings, case: Case) -> float:
     """The profile's timeout, longer for models over 10M parameters (setup and rounds grow with size)."""
     params, _ = model_facts(case.model)
     return settings.case_timeout_s * max(1.0, (params or 0) / 10e6)
+
+
+def record_from_world(world: World, case: Case, outcome: CaseOutcome, settings: RoundSettings) -> dict[str, Any]:
+    """The case's record, with device, backend, dtype and threads as the world's ranks reported them."""
+    ready = world.rank_info[0] if world.rank_info else {}  # empty when the world failed to start
+    return build_record(case, outcome, settings, device=ready.get("device"), backend=ready.get("backend"),
+                        dtype=ready.get("dtype"), threads_per_rank=ready.get("threads"))
 
 
 class BenchSession:
@@ -34,9 +41,7 @@ class BenchSession:
             outcome = world.run_case(case.as_spec(), self.settings, case_timeout_s(self.settings, case))
         except WorldStartError as exc:
             outcome = CaseOutcome("error", str(exc), [None] * case.world_size)
-        ready = world.rank_info[0] if world.rank_info else {}
-        record = build_record(case, outcome, self.settings, device=ready.get("device", "cpu").split(":")[0],
-                              backend=ready.get("backend", "gloo"), threads_per_rank=ready.get("threads"))
+        record = record_from_world(world, case, outcome, self.settings)
         record["sequence"] = len(self.records)  # position in the run: timed and untimed cases live in two lists
         self.records.append(record)
         return record

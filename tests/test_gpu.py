@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from bench.matrix import Case
-from bench.record import build_record
+from bench.session import record_from_world
 from bench.world import World
 from tests.conftest import TEST_ROUNDS
 
@@ -19,9 +19,7 @@ def test_nccl_world_records_device_peaks_and_round_trips():
                      Case(api="fsdp2", op="set_optim", state_dict_type="sharded", options=(("method", "dsd"),),
                           model="transformer_1m_uneven", mesh_shape=(1,))):
             outcome = world.run_case(case.as_spec(), TEST_ROUNDS, 300)
-            info = world.rank_info[0]
-            record = build_record(case, outcome, TEST_ROUNDS, device=info["device"].split(":")[0],
-                                  backend=info["backend"])
+            record = record_from_world(world, case, outcome, TEST_ROUNDS)
             assert record["status"] == "ok", record["message"]
             assert record["backend"] == "nccl" and record["device"] == "cuda"
             assert record["peak_cuda_bytes"][0] > 0 and record["peak_cuda_reserved_bytes"][0] > 0

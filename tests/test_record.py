@@ -19,7 +19,8 @@ def _reply(rank, times, correct=True, notes=()):
 
 
 def _record(outcome):
-    return build_record(CASE, outcome, RoundSettings(), device="cpu", backend="gloo", threads_per_rank=1)
+    return build_record(CASE, outcome, RoundSettings(), device="cpu", backend="gloo", dtype="float32",
+                        threads_per_rank=1)
 
 
 def test_ok_record_is_complete_and_correct():
@@ -44,6 +45,11 @@ def test_wrong_load_is_an_error_with_the_difference():
     assert record["correct"] is False and record["status"] == "error"
     assert "values differ at /net1.0.weight" in record["message"]
     assert record["rank_times_s"]  # the timings are kept too
+
+
+def test_unequal_round_counts_are_an_error_not_a_truncation():
+    record = _record(CaseOutcome("ok", "", [_reply(0, [0.1, 0.2]), _reply(1, [0.1])]))
+    assert record["status"] == "error" and "different round counts: [2, 1]" in record["message"]
 
 
 def test_unsupported_and_dead_ranks_keep_their_message_and_no_times():

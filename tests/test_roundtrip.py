@@ -3,15 +3,18 @@
 import pytest
 
 from bench.matrix import Case, expand
-from bench.record import build_record
+from bench.session import record_from_world
 from tests.conftest import TEST_ROUNDS
 
 LOAD_OPS = ("set_model", "set_optim", "deserialize", "serialize")
 
 
 def _run(worlds, case):
-    outcome = worlds.get(case.mesh_shape).run_case(case.as_spec(), TEST_ROUNDS, TEST_ROUNDS.case_timeout_s)
-    return build_record(case, outcome, TEST_ROUNDS, device="cpu", backend="gloo")
+    world = worlds.get(case.mesh_shape)
+    outcome = world.run_case(case.as_spec(), TEST_ROUNDS, TEST_ROUNDS.case_timeout_s)
+    record = record_from_world(world, case, outcome, TEST_ROUNDS)
+    assert (record["device"], record["backend"], record["dtype"]) == ("cpu", "gloo", "float32")
+    return record
 
 
 def _load_cases(mesh, model):
