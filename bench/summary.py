@@ -90,6 +90,11 @@ def summarize_file(path: str | Path) -> str:
     counts = ", ".join(f"{n} {status}" for status, n in sorted(run.get("status_counts", {}).items()))
     lines = [format_table(table_rows(data)), ""]
     lines += [f"failed: {line}" for line in failures(data)]
+    timed = [r for r in records(data) if r.get("stats")]
+    unstable = sum(1 for r in timed if r["stats"]["unstable"])
+    if unstable:
+        lines.append(f"warning: {unstable} of {len(timed)} timed cases are unstable (round times' CV >= 10%): "
+                     f"compare their medians with care")
     lines.append(f"profile {run['profile']}, torch {run['torch']['version']}, {run['machine']['cores']} cores: "
                  f"{len(records(data))} cases ({counts}) in {run.get('duration_s', 0):.0f} s, "
                  f"{run.get('world_start_s', 0):.0f} s of it starting {run.get('world_starts', 0)} worlds")
