@@ -66,8 +66,9 @@ def execute_case(ctx: RankContext, spec: dict[str, Any], settings: RoundSettings
         reply["setup_s"] = time.perf_counter() - started
         samples, last_result = run_rounds(op, ctx, settings)
         reply["correct"] = op.verify(last_result)
-        reply["bytes_global"], reply["bytes_local"] = state_bytes(op.counted_state(last_result))
-        reply["tensors"] = tensor_count(op.counted_state(last_result))
+        counted = op.counted_state(last_result)
+        reply["bytes_global"], reply["bytes_local"] = state_bytes(counted)
+        reply["tensors"] = tensor_count(counted)
         reply.update(times_s=samples.times_s, peak_rss_bytes=samples.peak_rss_bytes,
                      peak_cuda_allocated_bytes=samples.peak_cuda_allocated_bytes,
                      peak_cuda_reserved_bytes=samples.peak_cuda_reserved_bytes,

@@ -78,7 +78,7 @@ def build_record(case: Case, outcome: CaseOutcome, settings: RoundSettings, *, d
         record["status"] = "error"
         record["message"] = f"ranks measured different round counts: {[len(r['times_s']) for r in replies]}"
         return record
-    rank_times = [list(row) for row in zip(*(reply["times_s"] for reply in replies))]
+    rank_times = [list(row) for row in zip(*(reply["times_s"] for reply in replies), strict=True)]
     record["rank_times_s"] = rank_times
     record["round_times_s"] = round_times(rank_times)
     summary = summarize(record["round_times_s"])

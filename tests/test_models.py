@@ -46,7 +46,7 @@ def test_transformer_has_many_tensors_and_mlp_few():
 
 def test_weights_are_deterministic_and_depend_on_name_and_seed():
     a, b = _materialized("transformer_1m"), _materialized("transformer_1m")
-    for (name, pa), (_, pb) in zip(a.named_parameters(), b.named_parameters()):
+    for (name, pa), (_, pb) in zip(a.named_parameters(), b.named_parameters(), strict=True):
         assert torch.equal(pa, pb), name
     w = full_value("blocks.0.wq.weight", torch.Size([4, 4]), torch.float32, seed=0)
     assert not torch.equal(w, full_value("blocks.1.wq.weight", torch.Size([4, 4]), torch.float32, seed=0))

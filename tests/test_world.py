@@ -1,6 +1,5 @@
 """Worlds of ranks under faults: a rank that raises, dies or hangs fails its case, and the next case still runs."""
 
-import os
 import time
 
 import psutil

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from bench.context import RankContext
+from bench.state_tree import first_difference, snapshot
 
 
 class Unsupported(Exception):
@@ -42,18 +44,12 @@ class Operation:
         """The state whose bytes the record reports (what was produced, loaded or serialized)."""
         return last_result
 
-    def tensor_count_state(self, last_result: Any) -> Any:
-        return self.counted_state(last_result)
-
     def report(self, difference: str | None) -> bool:
         """The outcome of an equality check; a difference is kept as a note for the record's message."""
         if difference:
             self.notes.append(f"rank {self.ctx.rank}: {difference}")
         return difference is None
 
-    def model_params(self) -> int | None:
-        """Number of parameters of the unsharded model."""
-        return None
 
 
 class LoadOperation(Operation):
@@ -73,23 +69,15 @@ class LoadOperation(Operation):
         raise NotImplementedError
 
     def setup(self) -> None:
-        import copy
-
-        from bench.state_tree import snapshot
-
         super().setup()
         self.expected = snapshot(self.reference_state())
         self.saved = copy.deepcopy(self.state_to_load())
         self.perturb()
 
     def before_round(self) -> None:
-        import copy
-
         self.to_load = copy.deepcopy(self.saved)  # the load may consume or alias its input (broadcast pops tensors)
 
     def verify(self, last_result: Any) -> bool:
-        from bench.state_tree import first_difference
-
         return self.report(first_difference(self.expected, self.reference_state()))
 
     def counted_state(self, last_result: Any) -> Any:
