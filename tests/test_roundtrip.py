@@ -83,5 +83,7 @@ def test_peak_host_memory_counts_the_full_state_dict_on_rank_0(worlds):
                              model="mlp_1m", mesh_shape=(2,)))
     assert full["status"] == "ok", full["message"]
     assert full["bytes_per_rank"][0] == full["bytes_global"] > 4e6
+    if full["peak_rss_bytes"][0] is None:
+        pytest.skip("/proc/self/clear_refs is not writable here: no peak RSS")
     # rank 0 builds the whole 4.2 MB dict: its peak must show it (page granularity aside)
     assert full["peak_rss_bytes"][0] >= 0.9 * full["bytes_global"]
