@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import signal
@@ -82,8 +83,6 @@ def execute_case(ctx: RankContext, spec: dict[str, Any], settings: RoundSettings
 
 def call_function(ctx: RankContext, target: str, kwargs: dict[str, Any]) -> dict[str, Any]:
     """Run `module:function`(ctx, **kwargs) on this rank: lets the suite's tests check things inside a world."""
-    import importlib
-
     module_name, function_name = target.split(":")
     try:
         value = getattr(importlib.import_module(module_name), function_name)(ctx, **kwargs)

@@ -50,9 +50,9 @@ def _options(options: dict[str, Any]) -> str:
     return ",".join(f"{k}={int(v) if isinstance(v, bool) else v}" for k, v in sorted(options.items())) or "-"
 
 
-def table_rows(data: dict[str, Any]) -> list[list[str]]:
+def table_rows(cases: list[dict[str, Any]]) -> list[list[str]]:
     rows = []
-    for record in records(data):
+    for record in cases:
         stats = record.get("stats") or {}
         peaks = [p for p in record.get("peak_rss_bytes") or [] if p is not None]
         flag = " unstable" if stats.get("unstable") else ""
@@ -79,24 +79,25 @@ def format_table(rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def failures(data: dict[str, Any]) -> list[str]:
+def failures(cases: list[dict[str, Any]]) -> list[str]:
     return [f"{r['case_id']}: {r['status']}: {r['message'].splitlines()[0] if r['message'] else ''}"
-            for r in records(data) if r["status"] in ("error", "timeout")]
+            for r in cases if r["status"] in ("error", "timeout")]
 
 
 def summarize_file(path: str | Path) -> str:
     data = load_result_file(path)
     run = data["run"]
+    cases = records(data)
     counts = ", ".join(f"{n} {status}" for status, n in sorted(run.get("status_counts", {}).items()))
-    lines = [format_table(table_rows(data)), ""]
-    lines += [f"failed: {line}" for line in failures(data)]
-    timed = [r for r in records(data) if r.get("stats")]
+    lines = [format_table(table_rows(cases)), ""]
+    lines += [f"failed: {line}" for line in failures(cases)]
+    timed = [r for r in cases if r.get("stats")]
     unstable = sum(1 for r in timed if r["stats"]["unstable"])
     if unstable:
         lines.append(f"warning: {unstable} of {len(timed)} timed cases are unstable (round times' CV >= 10%): "
                      f"compare their medians with care")
     lines.append(f"profile {run['profile']}, torch {run['torch']['version']}, {run['machine']['cores']} cores: "
-                 f"{len(records(data))} cases ({counts}) in {run.get('duration_s', 0):.0f} s, "
+                 f"{len(cases)} cases ({counts}) in {run.get('duration_s', 0):.0f} s, "
                  f"{run.get('world_start_s', 0):.0f} s of it starting {run.get('world_starts', 0)} worlds")
     lines.append("peak MiB: the largest rank's peak RSS during the op over its RSS before it (an untimed round); "
                  "GB/s: global logical bytes / median")

@@ -207,13 +207,14 @@ class WorldPool:
             self.retired.append(self._current)
             self._current = None
 
+    def _worlds(self) -> list[World]:
+        return self.retired + ([self._current] if self._current else [])
+
     def rank_pids(self) -> list[int]:
         """Process ids of every rank started so far, so that a test can check none outlives the run."""
-        worlds = self.retired + ([self._current] if self._current else [])
-        return [pid for world in worlds for pid in world.started_pids]
+        return [pid for world in self._worlds() for pid in world.started_pids]
 
     def start_stats(self) -> tuple[int, float]:
         """(number of world starts, their total wall seconds) so far."""
-        worlds = self.retired + ([self._current] if self._current else [])
-        seconds = [s for world in worlds for s in world.start_seconds]
+        seconds = [s for world in self._worlds() for s in world.start_seconds]
         return len(seconds), sum(seconds)

@@ -8,16 +8,11 @@ from pathlib import Path
 import pytest
 
 from bench.record import REQUIRED_FIELDS, SCHEMA_VERSION
+from tests.conftest import process_running
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = ["--mesh", "2", "--model", "dummy", "--min-rounds", "3", "--max-rounds", "3", "--warmup-rounds", "0",
         "--budget-s", "0", "-p", "no:cacheprovider"]
-
-
-def _running(pid):
-    import psutil
-
-    return psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
 
 
 def _bench(*args, timeout=300):
@@ -41,7 +36,7 @@ def test_result_file_has_run_info_and_complete_records(run_file):
     assert run["torch"]["version"] and run["machine"]["cores"] >= 1 and run["duration_s"] > 0
     assert run["world_starts"] == 1 and run["status_counts"] == {"ok": 2, "unsupported": 1}
     assert {"commit", "dirty"} <= set(run["suite"]) and run["started_at"]
-    assert len(run["rank_pids"]) == 2 and not [pid for pid in run["rank_pids"] if _running(pid)]
+    assert len(run["rank_pids"]) == 2 and not [pid for pid in run["rank_pids"] if process_running(pid)]
     timed = {b["extra_info"]["api"]: b for b in data["benchmarks"]}
     assert set(timed) == {"null", "fsdp2"}
     for bench in data["benchmarks"]:

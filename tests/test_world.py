@@ -2,12 +2,11 @@
 
 import time
 
-import psutil
 import pytest
 
 from bench.matrix import Case
 from bench.world import World
-from tests.conftest import TEST_ROUNDS
+from tests.conftest import TEST_ROUNDS, process_running
 
 
 def _null(mesh=(2,), **fault):
@@ -75,4 +74,4 @@ def test_stop_leaves_no_process_behind():
     pids = w.call("tests.rank_checks:process_ids")
     assert len(set(pids)) == 2
     w.stop()
-    assert not [pid for pid in pids if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
+    assert not [pid for pid in pids if process_running(pid)]

@@ -51,7 +51,6 @@ class Operation:
         return difference is None
 
 
-
 class LoadOperation(Operation):
     """A timed load with a round trip: the state is taken once, the live state perturbed, each round loads a fresh
     copy of what was taken, and afterwards the live state must equal a snapshot taken before the perturbation.

@@ -3,8 +3,8 @@
 A null case with options {"fault": KIND, "fault_rank": R} makes rank R misbehave in setup: `raise` an exception,
 `refuse` (NotImplementedError, as torch refuses), `segfault` (SIGSEGV, as torch's own crashes do), `exit`
 (os._exit, a process vanishing), `kill` (SIGKILL, as the OOM killer sends) or `hang` (never reach the next
-collective). The other ranks do nothing and wait in the first
-round's barrier, as healthy ranks of a real failing case would.
+collective). The other ranks do nothing and wait in the first round's barrier, as healthy ranks of a real failing
+case would.
 """
 
 from __future__ import annotations
