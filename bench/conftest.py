@@ -5,8 +5,11 @@
 
 from __future__ import annotations
 
+import tempfile
+
 import pytest
 
+from bench.checkpoint_files import make_private_dir, remove_tree
 from bench.matrix import expand
 from bench.results_file import write_json_atomically
 from bench.profiles import RoundSettings, UnknownProfileError, get_profile
@@ -30,6 +33,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--warmup-rounds", type=int, help="override the profile's warm-up rounds")
     group.addoption("--budget-s", type=float, help="override the profile's time budget per case (seconds)")
     group.addoption("--case-timeout-s", type=float, help="override the profile's per-case timeout (seconds)")
+    group.addoption("--checkpoint-dir", default=None,
+                    help="folder for checkpoints (a private subfolder is made and removed); default: the system's "
+                         "temporary folder, which must be on the disk you want measured")
+    group.addoption("--no-fsync", action="store_true",
+                    help="let saves stop at the page cache instead of fsync'ing files and folders")
+    group.addoption("--ceiling-mib", type=int, default=256,
+                    help="size of the file and copy used to measure the machine's ceilings (MiB, default 256)")
 
 
 def _split(values: list[str]) -> list[str]:
@@ -48,7 +58,9 @@ def _parse_mesh(text: str) -> tuple[int, ...]:
 
 def _selection(config: pytest.Config) -> dict:
     profile = get_profile(config.getoption("--profile"))
-    models = _split(config.getoption("--model")) or list(profile.models)
+    chosen = _split(config.getoption("--model"))
+    models = chosen or list(profile.models)
+    checkpoint_models = chosen or list(profile.checkpoint_models or profile.models)
     for model in models:
         get_model_spec(model)
     meshes = [_parse_mesh(m) for m in _split(config.getoption("--mesh"))] or list(profile.mesh_shapes)
@@ -60,7 +72,21 @@ def _selection(config: pytest.Config) -> dict:
     if "min_rounds" in overrides and "max_rounds" not in overrides:
         fields["max_rounds"] = max(fields["max_rounds"], overrides["min_rounds"])
     settings = RoundSettings(**{**fields, **overrides})
-    return {"profile": profile, "models": models, "meshes": meshes, "settings": settings}
+    checkpoint_parent = config.getoption("--checkpoint-dir")
+    _check_writable(checkpoint_parent)
+    if config.getoption("--ceiling-mib") < 8:
+        raise ValueError("--ceiling-mib must be at least 8")
+    return {"profile": profile, "models": models, "checkpoint_models": checkpoint_models, "meshes": meshes,
+            "settings": settings,
+            "checkpoint_parent": checkpoint_parent}
+
+
+def _check_writable(parent: str | None) -> None:
+    """A checkpoint folder that cannot be written is said before the run, not as hundreds of failed cases."""
+    try:
+        remove_tree(make_private_dir(parent, prefix="statedict-bench-probe-"))
+    except OSError as exc:
+        raise ValueError(f"checkpoint folder {parent or tempfile.gettempdir()!r} is not writable: {exc}") from None
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -74,7 +100,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "mesh_shape" not in metafunc.fixturenames:
         return
     selection = metafunc.config.stash[_SELECTION]
-    cases = expand(selection["meshes"], selection["models"])
+    cases = expand(selection["meshes"], selection["models"], selection["checkpoint_models"])
     metafunc.parametrize(CASE_FIELDS, [(c.api, c.op, c.state_dict_type, c.options_dict, c.model, c.mesh_shape)
                                        for c in cases], ids=[c.id for c in cases])
 
@@ -90,7 +116,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 @pytest.fixture(scope="session")
 def bench_session(request: pytest.FixtureRequest):
     selection = request.config.stash[_SELECTION]
-    session = BenchSession(selection["profile"], selection["settings"])
+    session = BenchSession(selection["profile"], selection["settings"],
+                           checkpoint_parent=selection["checkpoint_parent"],
+                           fsync=not request.config.getoption("--no-fsync"),
+                           ceiling_bytes=request.config.getoption("--ceiling-mib") * 2**20)
     request.config.stash[_SESSION] = session
     yield session
     session.close()

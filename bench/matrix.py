@@ -104,16 +104,49 @@ def serialization_cases(model: str, mesh: tuple[int, ...]) -> list[Case]:
             for state in ("model", "optim") for op in ("serialize", "deserialize")]
 
 
+def checkpoint_cases(model: str, mesh: tuple[int, ...]) -> list[Case]:
+    """DCP save/async_save/load of model + optimizer state, and the torch.save-to-files baselines."""
+    cases = [_case("dcp", "save", "sharded", model, mesh, source="fsdp2", thread_count=threads,
+                   single_file_per_rank=single_file) for threads in (1, 4) for single_file in (True, False)]
+    cases.append(_case("dcp", "save", "sharded", model, mesh, source="fsdp1", thread_count=1,
+                       single_file_per_rank=True))
+    cases += [_case("dcp", "async_save", "sharded", model, mesh, source="fsdp2", mode=mode, staging=staging)
+              for mode, staging in (("thread", "default"), ("process", "default"), ("thread", "pinned"))]
+    cases += [_case("dcp", "load", "sharded", model, mesh, source=source, page_cache=cache)
+              for source, cache in (("fsdp2", "cold"), ("fsdp2", "warm"), ("fsdp1", "cold"))]
+    for layout, sdt in (("per_rank", "sharded"), ("rank0_full", "full")):
+        cases.append(_case("torch_save", "save", sdt, model, mesh, source="fsdp2", layout=layout))
+        cases.append(_case("torch_save", "load", sdt, model, mesh, source="fsdp2", layout=layout, page_cache="cold"))
+    return cases
+
+
+RESHARD_PAIRS = (((2,), (4,)), ((4,), (2,)), ((4,), (1,)), ((1,), (4,)), ((2, 2), (4,)))
+"""(saved on, loaded on): growing, shrinking, to and from one rank, and from HSDP's 2D mesh to a 1D one."""
+
+
+def reshard_cases(model: str, mesh: tuple[int, ...], meshes: list[tuple[int, ...]]) -> list[Case]:
+    """DCP loads at `mesh` of a checkpoint saved at another mesh of the run (the source world saves it on demand)."""
+    return [_case("dcp", "load", "sharded", model, mesh, source="fsdp2", page_cache="cold",
+                  saved_on="x".join(map(str, saved_on)))
+            for saved_on, loaded_on in RESHARD_PAIRS if loaded_on == mesh and saved_on in meshes]
+
+
 def null_case(mesh: tuple[int, ...]) -> Case:
     return _case("null", "noop", None, None, mesh)
 
 
-def expand(mesh_shapes: Iterable[tuple[int, ...]], models: Iterable[str]) -> list[Case]:
-    """Every case, grouped by mesh shape so that one world of ranks serves a whole group."""
+def expand(mesh_shapes: Iterable[tuple[int, ...]], models: Iterable[str],
+           checkpoint_models: Iterable[str] | None = None) -> list[Case]:
+    """Every case, grouped by mesh shape so that one world of ranks serves a whole group. Checkpoint cases are made
+    for `checkpoint_models` only (default: all models)."""
     models = list(models)
+    checkpoint_models = models if checkpoint_models is None else list(checkpoint_models)
+    meshes = [tuple(mesh) for mesh in mesh_shapes]
     cases: list[Case] = []
-    for mesh in mesh_shapes:
+    for mesh in meshes:
         cases.append(null_case(mesh))
         for model in models:
             cases += fsdp1_cases(model, mesh) + fsdp2_cases(model, mesh) + serialization_cases(model, mesh)
+            if model in checkpoint_models:
+                cases += checkpoint_cases(model, mesh) + reshard_cases(model, mesh, meshes)
     return cases

@@ -19,7 +19,7 @@ import torch
 import torch.distributed as dist
 
 from bench.context import RankContext
-from bench.host_memory import PeakRSS
+from bench.host_memory import PeakRSS, rss_bytes
 from bench.ops.base import Operation
 from bench.profiles import RoundSettings
 
@@ -32,6 +32,12 @@ class RankSamples:
     """This rank's peak RSS during the memory round over its RSS before it; None where it cannot be read."""
     peak_cuda_allocated_bytes: int | None = None
     peak_cuda_reserved_bytes: int | None = None
+    phases_s: list[dict[str, float]] = field(default_factory=list)
+    """Per measured round, the op's own breakdown of its time (e.g. plan, write, fsync); empty dicts where it has none."""
+    details_s: list[dict[str, float]] = field(default_factory=list)
+    """Per measured round, the op's figures inside the round that need not add up (see Operation.details)."""
+    rss_after_round_bytes: list[int | None] = field(default_factory=list)
+    """This rank's RSS after each measured round: growth across repeated saves shows a leak as a number."""
 
 
 def _round_max(ctx: RankContext, seconds: float) -> float:
@@ -42,6 +48,7 @@ def _round_max(ctx: RankContext, seconds: float) -> float:
 
 def _timed_op(op: Operation, ctx: RankContext):
     """One round from the barrier to t1: (seconds, result)."""
+    op.phases, op.details = {}, {}
     dist.barrier()
     gc.disable()
     try:
@@ -81,6 +88,9 @@ def _timed_rounds(op: Operation, ctx: RankContext, settings: RoundSettings, samp
             warmups_left -= 1
             continue
         samples.times_s.append(seconds)
+        samples.phases_s.append(dict(op.phases))
+        samples.details_s.append(dict(op.details))
+        samples.rss_after_round_bytes.append(rss_bytes())
         measured_s += slowest
         done = len(samples.times_s)
         if done >= settings.max_rounds or (done >= settings.min_rounds and measured_s >= settings.budget_s):

@@ -45,9 +45,11 @@ class Profile:
     """Zoo models measured on every mesh."""
     rounds: RoundSettings
     """How long each case is measured."""
+    checkpoint_models: tuple[str, ...] | None = None
+    """Models of the checkpoint (DCP, torch.save to files) cases; None: all of `models`."""
 
     def __post_init__(self) -> None:
-        for model in self.models:
+        for model in self.models + (self.checkpoint_models or ()):
             get_model_spec(model)
 
 
@@ -56,6 +58,8 @@ CPU_MESHES = ((1,), (2,), (4,), (2, 2))
 PROFILES = {
     "quick": Profile(name="quick", mesh_shapes=CPU_MESHES,
                      models=("dummy", "dummy_uneven", "transformer_1m", "mlp_1m_uneven"),
+                     # the dummy models' few kB would time only DCP's fixed costs; one even, one uneven model
+                     checkpoint_models=("transformer_1m", "mlp_1m_uneven"),
                      rounds=RoundSettings(warmup_rounds=1, min_rounds=5, max_rounds=30, budget_s=0.15)),
     "nightly": Profile(name="nightly", mesh_shapes=CPU_MESHES,
                        models=("dummy", "dummy_uneven", "transformer_1m", "transformer_1m_uneven", "mlp_1m",

@@ -72,7 +72,8 @@ def execute_case(ctx: RankContext, spec: dict[str, Any], settings: RoundSettings
         reply["tensors"] = tensor_count(counted)
         reply.update(times_s=samples.times_s, peak_rss_bytes=samples.peak_rss_bytes,
                      peak_cuda_allocated_bytes=samples.peak_cuda_allocated_bytes,
-                     peak_cuda_reserved_bytes=samples.peak_cuda_reserved_bytes,
+                     peak_cuda_reserved_bytes=samples.peak_cuda_reserved_bytes, phases_s=samples.phases_s,
+                     details_s=samples.details_s, rss_after_round_bytes=samples.rss_after_round_bytes,
                      effective_options=op.effective_options, notes=op.notes, extra=op.extra)
     except Exception as exc:  # a rank must answer whatever torch does; the parent decides what it means
         reply["status"] = "unsupported" if is_refusal(exc) else "error"
@@ -102,8 +103,17 @@ def _die_with_parent() -> None:
         pass
 
 
+def _allow_children() -> None:
+    """A rank is started as a daemon so that it never outlives the parent's interpreter, but multiprocessing forbids
+    daemons to have children, and DCP's process-based async_save starts one (itself a daemon, ended with the rank)."""
+    import multiprocessing
+
+    multiprocessing.current_process()._config["daemon"] = False
+
+
 def rank_main(rank: int, world_size: int, mesh_shape: tuple[int, ...], store_port: int, conn) -> None:
     _die_with_parent()
+    _allow_children()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it stops the world
     warnings.simplefilter("ignore")  # torch's deprecation warnings, once per rank per case, would bury the output
     torch.set_num_threads(threads_per_rank(world_size))

@@ -10,6 +10,7 @@ from functools import lru_cache
 from typing import Any
 
 from bench.matrix import Case
+from bench.phases import phase_fields
 from bench.profiles import RoundSettings
 from bench.stats import round_times, summarize
 from bench.world import CaseOutcome
@@ -42,6 +43,10 @@ def _per_rank(replies: list[dict[str, Any] | None], key: str) -> list[Any]:
     return [reply.get(key) if reply else None for reply in replies]
 
 
+def _extra(replies: list[dict[str, Any] | None], key: str) -> list[Any]:
+    return [(reply.get("extra") or {}).get(key) if reply else None for reply in replies]
+
+
 def _max_or_none(values: list[int | None]) -> int | None:
     known = [v for v in values if v is not None]
     return max(known) if known else None
@@ -71,6 +76,13 @@ def build_record(case: Case, outcome: CaseOutcome, settings: RoundSettings, *, d
         "setup_s": _per_rank(replies, "setup_s"),
         "extra_per_rank": _per_rank(replies, "extra"),
         "correct": None,
+        # checkpoint I/O: bytes and files on disk, page-cache residency before a read, the matching ceiling
+        "bytes_written": _max_or_none(_extra(replies, "bytes_written")),
+        "files_written": _max_or_none(_extra(replies, "files_written")),
+        "resident_before_read": _max_or_none(_extra(replies, "resident_before_read")),
+        "ceiling": None, "fraction_of_ceiling": None,
+        "phases_s": {}, "phase_details_s": {}, "phase_medians_s": {}, "phase_detail_medians_s": {},
+        "phases_cover": None, "phases_add_up": None, "rss_after_round_bytes": [], "rss_growth_per_save_bytes": None,
     }
     if outcome.status != "ok":
         return record
@@ -81,6 +93,7 @@ def build_record(case: Case, outcome: CaseOutcome, settings: RoundSettings, *, d
     rank_times = [list(row) for row in zip(*(reply["times_s"] for reply in replies), strict=True)]
     record["rank_times_s"] = rank_times
     record["round_times_s"] = round_times(rank_times)
+    record.update(phase_fields(case.op, replies, rank_times))
     summary = summarize(record["round_times_s"])
     record["stats"] = summary.as_dict()
     if record["bytes_global"] and summary.median_s > 0:

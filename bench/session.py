@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import asdict
 from typing import Any
 
+from pathlib import Path
+
+from bench.ceilings import add_fraction_of_ceiling, measure_ceilings
+from bench.checkpoint_files import make_private_dir, remove_tree
 from bench.matrix import Case
 from bench.profiles import Profile, RoundSettings
 from bench.record import build_record, model_facts
 from bench.run_info import start_run_info
 from bench.world import CaseOutcome, World, WorldPool, WorldStartError
+
+
+class SourceCheckpointError(RuntimeError):
+    """The world a resharding load reads from could not save its checkpoint."""
 
 
 def case_timeout_s(settings: RoundSettings, case: Case) -> float:
@@ -26,22 +35,73 @@ def record_from_world(world: World, case: Case, outcome: CaseOutcome, settings: 
                         dtype=ready.get("dtype"), threads_per_rank=ready.get("threads"))
 
 
+FULL_DISK_BYTES = 1 << 20
+
+
+def _with_disk_note(message: str, folder: Path) -> str:
+    """torch.save reports a full disk as 'unexpected pos N vs M' (torch 2.13): say what the disk says."""
+    free = shutil.disk_usage(folder).free
+    if free < FULL_DISK_BYTES:
+        return f"the checkpoint folder's filesystem is full ({free} bytes free); {message}"
+    return message
+
+
 class BenchSession:
-    def __init__(self, profile: Profile, settings: RoundSettings) -> None:
+    def __init__(self, profile: Profile, settings: RoundSettings, *, checkpoint_parent: str | None = None,
+                 fsync: bool = True, ceiling_bytes: int = 256 * 2**20) -> None:
         self.profile = profile
         self.settings = settings
         self.pool = WorldPool()
         self.records: list[dict[str, Any]] = []
+        self.fsync = fsync
+        self.checkpoint_root = make_private_dir(checkpoint_parent)
+        """Every case's checkpoint folder lives under this private folder; removed when the session closes."""
+        self._sources: dict[tuple[str, tuple[int, ...]], Path] = {}
         self.run_info = start_run_info(profile.name, asdict(settings))
+        self.run_info["checkpoint"] = {"folder": str(self.checkpoint_root), "fsync": fsync}
+        self.run_info["ceilings"] = measure_ceilings(self.checkpoint_root, ceiling_bytes)
         self._began = time.perf_counter()
 
-    def measure(self, case: Case) -> dict[str, Any]:
+    def source_checkpoint(self, model: str, mesh_shape: tuple[int, ...]) -> Path:
+        """The checkpoint of `model` saved by the world of `mesh_shape`, saved once per run on first need."""
+        key = (model, mesh_shape)
+        if key not in self._sources:
+            folder = make_private_dir(self.checkpoint_root, prefix=f"source-{model}-{'x'.join(map(str, mesh_shape))}-")
+            try:
+                self.pool.get(mesh_shape).call("bench.ops.dcp:save_source_checkpoint", model=model,
+                                               folder=str(folder))
+            except (RuntimeError, WorldStartError) as exc:
+                remove_tree(folder)
+                raise SourceCheckpointError(f"saving the checkpoint to load on mesh "
+                                            f"{'x'.join(map(str, mesh_shape))} failed: {exc}") from None
+            self._sources[key] = folder
+        return self._sources[key]
+
+    def _run(self, case: Case) -> tuple[World, CaseOutcome]:
+        spec = case.as_spec()
+        folder = make_private_dir(self.checkpoint_root, prefix="case-")
+        spec.update(checkpoint_dir=str(folder), fsync=self.fsync)
         world = self.pool.get(case.mesh_shape)
         try:
-            outcome = world.run_case(case.as_spec(), self.settings, case_timeout_s(self.settings, case))
-        except WorldStartError as exc:
+            saved_on = case.options_dict.get("saved_on")
+            if saved_on:
+                spec["source_checkpoint"] = str(self.source_checkpoint(
+                    case.model, tuple(int(n) for n in saved_on.split("x"))))
+                world = self.pool.get(case.mesh_shape)  # the same world, unless the source's start stopped it
+            outcome = world.run_case(spec, self.settings, case_timeout_s(self.settings, case))
+        except (WorldStartError, SourceCheckpointError) as exc:
             outcome = CaseOutcome("error", str(exc), [None] * case.world_size)
+        try:
+            if outcome.status == "error":
+                outcome.message = _with_disk_note(outcome.message, folder)
+            return world, outcome
+        finally:
+            remove_tree(folder)  # also after a failed or killed case: nothing is left on disk
+
+    def measure(self, case: Case) -> dict[str, Any]:
+        world, outcome = self._run(case)
         record = record_from_world(world, case, outcome, self.settings)
+        add_fraction_of_ceiling(record, self.run_info["ceilings"])
         record["sequence"] = len(self.records)  # position in the run: timed and untimed cases live in two lists
         self.records.append(record)
         return record
@@ -57,3 +117,4 @@ class BenchSession:
 
     def close(self) -> None:
         self.pool.close()
+        remove_tree(self.checkpoint_root)

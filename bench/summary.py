@@ -60,15 +60,16 @@ def table_rows(cases: list[dict[str, Any]]) -> list[list[str]]:
             record["api"], record["op"], record["state_dict_type"] or "-", _options(record["options"]),
             record["model"] or "-", "x".join(map(str, record["mesh_shape"])),
             _fmt(stats.get("median_s"), 1e3, 3), _fmt(stats.get("iqr_s"), 1e3, 3),
-            _fmt(record.get("throughput_gbps"), 1, 3), _fmt(max(peaks) if peaks else None, 1 / 2**20, 2),
+            _fmt(record.get("throughput_gbps"), 1, 3), _fmt(record.get("fraction_of_ceiling"), 100, 1),
+            _fmt(max(peaks) if peaks else None, 1 / 2**20, 2),
             {True: "yes", False: "NO", None: "-"}[record.get("correct")],
             record["status"] + flag,
         ])
     return rows
 
 
-HEADER = ["api", "op", "type", "options", "model", "mesh", "median ms", "IQR ms", "GB/s", "peak MiB", "correct",
-          "status"]
+HEADER = ["api", "op", "type", "options", "model", "mesh", "median ms", "IQR ms", "GB/s", "% ceiling", "peak MiB",
+          "correct", "status"]
 
 
 def format_table(rows: list[list[str]]) -> str:
@@ -100,7 +101,12 @@ def summarize_file(path: str | Path) -> str:
                  f"{len(cases)} cases ({counts}) in {run.get('duration_s', 0):.0f} s, "
                  f"{run.get('world_start_s', 0):.0f} s of it starting {run.get('world_starts', 0)} worlds")
     lines.append("peak MiB: the largest rank's peak RSS during the op over its RSS before it (an untimed round); "
-                 "GB/s: global logical bytes / median")
+                 "GB/s: global logical bytes / median; % ceiling: GB/s over the machine's matching ceiling")
+    ceilings = run.get("ceilings") or {}
+    measured = [f"{name.removesuffix('_gbps')} {value:.2f}" for name, value in ceilings.items()
+                if name.endswith("_gbps")]
+    if measured:
+        lines.append(f"ceilings (GB/s, {ceilings.get('folder')}): " + ", ".join(measured))
     lines.append(f"results: {path}")
     return "\n".join(lines)
 

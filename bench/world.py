@@ -188,27 +188,35 @@ class World:
 
 
 class WorldPool:
-    """At most one live world at a time (the machine's cores are shared by its ranks); cases come grouped by mesh
-    shape, so each world starts once unless a fault restarts it."""
+    """Live worlds by mesh shape, each reused by every case of its shape. An idle world waits in a pipe read and
+    uses no CPU, so several may live at once: a resharding load needs the world that saved its checkpoint as well
+    as its own. Beyond `max_live_ranks` ranks the least recently used world is stopped."""
 
-    def __init__(self) -> None:
-        self._current: World | None = None
+    def __init__(self, max_live_ranks: int = 12) -> None:
+        self.max_live_ranks = max_live_ranks
+        self._live: dict[tuple[int, ...], World] = {}
+        """In order of last use, least recent first."""
         self.retired: list[World] = []
 
     def get(self, mesh_shape: tuple[int, ...]) -> World:
-        if self._current is None or self._current.mesh_shape != tuple(mesh_shape):
-            self.close()
-            self._current = World(mesh_shape)
-        return self._current
+        key = tuple(mesh_shape)
+        world = self._live.pop(key, None) or World(key)
+        while self._live and sum(w.world_size for w in self._live.values()) + world.world_size > self.max_live_ranks:
+            self._retire(next(iter(self._live)))
+        self._live[key] = world
+        return world
+
+    def _retire(self, key: tuple[int, ...]) -> None:
+        world = self._live.pop(key)
+        world.stop()
+        self.retired.append(world)
 
     def close(self) -> None:
-        if self._current is not None:
-            self._current.stop()
-            self.retired.append(self._current)
-            self._current = None
+        for key in list(self._live):
+            self._retire(key)
 
     def _worlds(self) -> list[World]:
-        return self.retired + ([self._current] if self._current else [])
+        return self.retired + list(self._live.values())
 
     def rank_pids(self) -> list[int]:
         """Process ids of every rank started so far, so that a test can check none outlives the run."""

@@ -27,9 +27,10 @@ def process_ids(ctx: RankContext) -> int:
 
 
 def verify_without_loading(ctx: RankContext, spec: dict) -> tuple[bool | None, list[str]]:
-    """Set up a load case and verify it without running the load: the check must then fail."""
+    """Set up a load case and prepare a round, then verify without running the load: the check must then fail."""
     from bench.ops import make_operation
 
     op = make_operation(ctx, spec)
     op.setup()
+    op.before_round()
     return op.verify(None), op.notes

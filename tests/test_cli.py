@@ -12,7 +12,7 @@ from tests.conftest import process_running
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = ["--mesh", "2", "--model", "dummy", "--min-rounds", "3", "--max-rounds", "3", "--warmup-rounds", "0",
-        "--budget-s", "0", "-p", "no:cacheprovider"]
+        "--budget-s", "0", "--ceiling-mib", "8", "-p", "no:cacheprovider"]
 
 
 def _bench(*args, timeout=300):

@@ -62,9 +62,39 @@ def test_fsdp2_and_serialization_cases():
             ("set_model", "sharded", False, False), ("set_optim", "sharded", False, False),
             ("set_model", "full", False, True), ("set_optim", "full", False, True)}
     assert _select(fsdp2, options={"method": "module_state_dict"})[0].op == "get_model"
-    serial = _select(cases, api="torch_save")
+    serial = [c for c in _select(cases, api="torch_save") if "state" in c.options_dict]
     assert {(c.op, c.options_dict["state"]) for c in serial} == {
         (op, s) for op in ("serialize", "deserialize") for s in ("model", "optim")}
+
+
+def test_checkpoint_cases_cover_writer_options_async_modes_caches_and_baselines():
+    cases = expand([(2,)], ["dummy"])
+    saves = _select(cases, api="dcp", op="save", options={"source": "fsdp2"})
+    assert {(c.options_dict["thread_count"], c.options_dict["single_file_per_rank"]) for c in saves} == {
+        (1, True), (1, False), (4, True), (4, False)}
+    assert _select(cases, api="dcp", op="save", options={"source": "fsdp1"})
+    assert {(c.options_dict["mode"], c.options_dict["staging"]) for c in _select(cases, op="async_save")} == {
+        ("thread", "default"), ("process", "default"), ("thread", "pinned")}
+    loads = _select(cases, api="dcp", op="load")
+    assert {(c.options_dict["source"], c.options_dict["page_cache"]) for c in loads} == {
+        ("fsdp2", "cold"), ("fsdp2", "warm"), ("fsdp1", "cold")}
+    files = [c for c in _select(cases, api="torch_save") if "layout" in c.options_dict]
+    assert {(c.op, c.options_dict["layout"], c.state_dict_type) for c in files} == {
+        (op, "per_rank", "sharded") for op in ("save", "load")} | {(op, "rank0_full", "full") for op in ("save", "load")}
+
+
+def test_resharding_pairs_follow_the_meshes_of_the_run():
+    cases = expand([(1,), (2,), (4,), (2, 2)], ["dummy"])
+    reshard = [c for c in cases if "saved_on" in c.options_dict]
+    assert {(c.options_dict["saved_on"], c.mesh_label) for c in reshard} == {
+        ("2", "4"), ("4", "2"), ("4", "1"), ("1", "4"), ("2x2", "4")}
+    assert not [c for c in expand([(2,), (4,)], ["dummy"]) if c.options_dict.get("saved_on") in ("1", "2x2")]
+
+
+def test_checkpoint_cases_only_for_the_profiles_checkpoint_models():
+    cases = expand([(2,)], ["dummy", "transformer_1m"], checkpoint_models=["transformer_1m"])
+    assert {c.model for c in _select(cases, api="dcp")} == {"transformer_1m"}
+    assert {c.model for c in _select(cases, api="fsdp2")} == {"dummy", "transformer_1m"}
 
 
 def test_quick_profile_covers_all_meshes_and_even_and_uneven_models():
@@ -74,6 +104,7 @@ def test_quick_profile_covers_all_meshes_and_even_and_uneven_models():
     assert set(quick.mesh_shapes) == {(1,), (2,), (4,), (2, 2)}
     assert {get_model_spec(m).uneven for m in quick.models} == {True, False}
     assert "dummy" in quick.models and "dummy_uneven" in quick.models
+    assert {get_model_spec(m).uneven for m in quick.checkpoint_models} == {True, False}
 
 
 def test_case_validation():

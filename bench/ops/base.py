@@ -26,6 +26,10 @@ class Operation:
         """Short facts worth a line in the record's message."""
         self.extra: dict[str, Any] = {}
         """Per-rank figures of this op beyond the common ones (e.g. serialized_bytes)."""
+        self.phases: dict[str, float] = {}
+        """Seconds of the contiguous parts of the current round, filled by run(); reset before each round."""
+        self.details: dict[str, float] = {}
+        """Seconds of figures inside the round that need not tile it (e.g. the coordinator's global planning)."""
 
     def setup(self) -> None:
         """Build the model and whatever the op consumes."""

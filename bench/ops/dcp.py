@@ -1,0 +1,184 @@
+"""torch.distributed.checkpoint: save, load and async_save of model + optimizer state to a local folder, the way
+torchtitan does it (get_state_dict, dcp.save/load, set_state_dict), from FSDP1 (sharded, with a mesh) or FSDP2.
+
+Every round writes a fresh folder (the previous one is removed, untimed) and ends when the data is durable: data
+files, metadata and folders fsync'd, unless the run turned fsync off. Loads read a checkpoint saved once in setup,
+with the page cache dropped before each round (`page_cache=cold`) or left warm. A resharding load reads a
+checkpoint that a world of another size saved (`saved_on`), and checks every value against what that world saved.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+from bench.checkpoint_files import tree_size
+from bench.ops.base import Unsupported
+from bench.ops.checkpoint_base import LoadingOperation, SavingOperation
+from bench.ops.dcp_timing import (Timeline, TimedFileSystemReader, TimedFileSystemWriter, TimedLoadPlanner,
+                                  TimedSavePlanner)
+from bench.state_tree import first_difference, snapshot
+from bench.wrapping import build_fsdp2
+
+EXPECTED_FILE = "expected_full_state.pt"
+"""Beside a resharding source: the full state its world saved, to check a load at another world size against."""
+
+
+class DCPSaving(SavingOperation):
+    def writer(self, timeline: Timeline) -> TimedFileSystemWriter:
+        return TimedFileSystemWriter(self.round_folder, timeline, fsync=self.fsync,
+                                     thread_count=self.options.get("thread_count", 1),
+                                     single_file_per_rank=self.options.get("single_file_per_rank", True))
+
+    def load_back(self, folder: Path) -> None:
+        import torch.distributed.checkpoint as dcp
+
+        state = self.state()
+        dcp.load(state, checkpoint_id=str(folder))
+        self.apply(state)
+
+
+class Save(DCPSaving):
+    def run(self) -> Path:
+        import torch.distributed.checkpoint as dcp
+
+        timeline = Timeline(self.phases, self.details)
+        timeline.begin()
+        state = self.state()
+        timeline.mark("state_dict")
+        dcp.save(state, storage_writer=self.writer(timeline), planner=TimedSavePlanner(timeline))
+        timeline.mark("finish")
+        self.make_durable(self.round_folder)
+        timeline.mark("durable")
+        return self.round_folder
+
+
+class AsyncSave(DCPSaving):
+    """dcp.async_save, thread- or process-based, with torch's default staging or pinned-memory staging. Phases:
+    state_dict | blocking (until the call returns) | upload (until its future is done) | durable. `staging` is a
+    detail: until the staged copy exists (inside `blocking` with the default, synchronous staging)."""
+
+    def setup(self) -> None:
+        super().setup()
+        from torch.distributed.checkpoint.state_dict_saver import AsyncCheckpointerType
+
+        self.mode = AsyncCheckpointerType.PROCESS if self.options["mode"] == "process" else AsyncCheckpointerType.THREAD
+        self.stager = self._pinned_stager() if self.options.get("staging") == "pinned" else None
+
+    def _pinned_stager(self):
+        from torch.distributed.checkpoint.staging import DefaultStager, StagingOptions
+
+        cuda = torch.cuda.is_available()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            stager = DefaultStager(StagingOptions(use_pinned_memory=True, use_shared_memory=False,
+                                                  use_async_staging=cuda, use_non_blocking_copy=cuda))
+        ignored = [str(w.message) for w in caught if "pin" in str(w.message).lower()]
+        if ignored:  # torch would stage to ordinary memory and call it done: measuring that as pinned would lie
+            stager.close()
+            raise Unsupported(ignored[0])
+        return stager
+
+    def run(self) -> Path:
+        import time
+
+        import torch.distributed.checkpoint as dcp
+
+        timeline = Timeline(self.phases, self.details)
+        timeline.begin()
+        state = self.state()
+        timeline.mark("state_dict")
+        called = time.perf_counter()
+        background = Timeline(self.details, self.details, prefix="upload.")
+        kwargs = {"async_stager": self.stager} if self.stager else {}
+        response = dcp.async_save(state, storage_writer=self.writer(background), planner=TimedSavePlanner(background),
+                                  async_checkpointer_type=self.mode, **kwargs)
+        timeline.mark("blocking")
+        if hasattr(response, "upload_completion"):  # staging runs on after the call returns
+            response.staging_completion.result()
+            self.details["staging"] = time.perf_counter() - called
+            response.upload_completion.result()
+        else:  # staging happened inside the call
+            self.details["staging"] = self.phases["blocking"]
+            response.result()
+        timeline.mark("upload")
+        self.make_durable(self.round_folder)
+        timeline.mark("durable")
+        return self.round_folder
+
+    def verify(self, last_result: Path) -> bool:
+        if self.stager is not None:
+            self.stager.close()
+        return super().verify(last_result)
+
+
+class Load(LoadingOperation):
+    """dcp.load into the live state dict, then set_state_dict; each round starts from a perturbed model."""
+
+    def setup(self) -> None:
+        import torch.distributed.checkpoint as dcp
+
+        super().setup()
+        self.checkpoint = self.folder / "checkpoint"
+        state = self.state()
+        self.expected = snapshot(state)
+        dcp.save(state, checkpoint_id=str(self.checkpoint))
+        dist.barrier()
+        self.record_files(self.checkpoint)
+
+    def run(self) -> None:
+        import torch.distributed.checkpoint as dcp
+
+        timeline = Timeline(self.phases, self.details)
+        timeline.begin()
+        state = self.state()
+        timeline.mark("state_dict")
+        dcp.load(state, storage_reader=TimedFileSystemReader(self.checkpoint, timeline),
+                 planner=TimedLoadPlanner(timeline))
+        timeline.mark("finish")
+        self.apply(state)
+        timeline.mark("set_state_dict")
+
+
+class ReshardLoad(Load):
+    """Loads what a world of another shape saved (`saved_on`); every rank compares the full state it now holds with
+    the full state that world wrote beside its checkpoint."""
+
+    def setup(self) -> None:
+        LoadingOperation.setup(self)
+        source = Path(self.spec["source_checkpoint"])
+        self.checkpoint = source / "dcp"
+        self.expected = snapshot(torch.load(source / EXPECTED_FILE, weights_only=True))
+        self.record_files(self.checkpoint)
+
+    def verify(self, last_result: Any) -> bool:
+        return self.report(first_difference(self.expected, self.state(full_state_dict=True)))
+
+
+def save_source_checkpoint(ctx, model: str, folder: str) -> int:
+    """Run on a world by the session: the checkpoint a resharding load reads, and the full state beside it.
+    Returns the checkpoint's bytes on disk."""
+    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint import state_dict as dsd
+
+    target = Path(folder)
+    module, optim = build_fsdp2(ctx, model)
+    model_state, optim_state = dsd.get_state_dict(module, optim)
+    dcp.save({"model": model_state, "optim": optim_state}, checkpoint_id=str(target / "dcp"))
+    full_model, full_optim = dsd.get_state_dict(
+        module, optim, options=dsd.StateDictOptions(full_state_dict=True, cpu_offload=True))
+    if ctx.rank == 0:
+        torch.save({"model": full_model, "optim": full_optim}, target / EXPECTED_FILE)
+    dist.barrier()
+    return tree_size(target / "dcp")[0]
+
+
+def _load(ctx, spec: dict[str, Any]) -> Load:
+    return ReshardLoad(ctx, spec) if spec["options"].get("saved_on") else Load(ctx, spec)
+
+
+OPERATIONS = {"save": Save, "async_save": AsyncSave, "load": _load}
