@@ -19,6 +19,10 @@ def fmt_number(value: Any, digits: int = 3, scale: float = 1.0) -> str:
     return f"{value * scale:.{digits}f}"
 
 
+def fmt_interval(low: Any, high: Any) -> str:
+    return "-" if low is None or low != low else f"{fmt_number(low)}-{fmt_number(high)}"
+
+
 def fmt_p(value: Any) -> str:
     return "-" if value is None or value != value else f"{value:.2g}"
 
@@ -41,10 +45,11 @@ COMPARE_HEADER = ["case", "base ms", "new ms", "new/base", "95% CI", "p (adj)", 
 def compare_rows(cases: pd.DataFrame) -> list[list[str]]:
     rows = []
     for row in cases.itertuples(index=False):
+        sides = [status for status in (row.base_status, row.new_status) if status]
         status = (f" ({row.base_status or '-'} -> {row.new_status or '-'})"
-                  if row.verdict in ("status changed", "new", "missing") else "")
+                  if row.verdict == "status changed" or any(s != "ok" for s in sides) else "")
         rows.append([row.case, fmt_number(row.base_median_s, 3, 1e3), fmt_number(row.new_median_s, 3, 1e3),
-                     fmt_number(row.ratio), f"{fmt_number(row.ci_low)}-{fmt_number(row.ci_high)}",
+                     fmt_number(row.ratio), fmt_interval(row.ci_low, row.ci_high),
                      fmt_p(row.p_adj), row.verdict + status])
     return rows
 
