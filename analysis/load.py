@@ -76,7 +76,7 @@ def read_result_file(path: str | Path) -> dict[str, Any]:
         raise ResultFileError(f"{path}: not a statedict-bench result file (no 'run' object and 'benchmarks' list)")
     version = data["run"].get("schema_version")
     if version not in READABLE_SCHEMA_VERSIONS:
-        raise ResultFileError(f"{path}: schema_version {version!r} is not one this analysis reads "
+        raise ResultFileError(f"{path}: schema_version {version!r} is not one this version of statedict-bench reads "
                               f"({', '.join(map(str, READABLE_SCHEMA_VERSIONS))})")
     for i, bench in enumerate(data["benchmarks"]):
         _check_record(path, f"benchmark {i}", bench.get("extra_info") if isinstance(bench, dict) else None)

@@ -48,18 +48,18 @@ def test_a_a_flags_nothing_and_raw_p_values_are_calibrated(correction):
 def test_ten_percent_slowdown_in_20_rounds_is_flagged():
     comparison = compare_frames(*_sides(200, 1.10, seed=11))
     share = (comparison.cases["verdict"] == "regression").mean()
-    assert share >= 0.85, comparison.summary
+    assert share >= 0.85, comparison.summary  # seen: 188 of 200
     assert comparison.summary["geomean_ratio"] == pytest.approx(1.10, abs=0.01)
 
 
 def test_ten_percent_slowdown_of_a_single_case_is_flagged():
     hits = sum(compare_frames(*_sides(1, 1.10, seed)).cases["verdict"].iloc[0] == "regression" for seed in range(40))
-    assert hits >= 38
+    assert hits >= 37  # seen: 39 of 40
 
 
 def test_two_percent_slowdown_is_not_flagged():
     comparison = compare_frames(*_sides(200, 1.02, seed=12))
-    assert (comparison.cases["verdict"] == "regression").mean() <= 0.02, comparison.summary
+    assert (comparison.cases["verdict"] == "regression").mean() <= 0.02, comparison.summary  # seen: 0 of 200
     # Alone (no correction to share), the observed ratio of a 2% change passes 5% by chance now and then: the
     # median's own noise at CV 5% and 20 rounds is about 2%. Seen here: 3 of 40.
     singles = sum(compare_frames(*_sides(1, 1.02, seed)).cases["verdict"].iloc[0] == "regression" for seed in range(40))

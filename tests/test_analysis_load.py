@@ -101,3 +101,10 @@ def test_analysis_never_imports_torch():
             "print('torch' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.stdout.strip() == "False", done.stderr
+
+
+def test_the_schema_version_the_suite_writes_is_one_analysis_reads():
+    from analysis.load import READABLE_SCHEMA_VERSIONS
+    from bench.record import SCHEMA_VERSION
+
+    assert SCHEMA_VERSION in READABLE_SCHEMA_VERSIONS

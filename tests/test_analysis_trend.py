@@ -31,13 +31,13 @@ def test_a_step_is_located_within_one_run():
     for _ in range(100):
         at = int(rng.integers(5, RUNS - 4))
         located += any(abs(point - at) <= 1 for point in change_points(_history(rng, 0.20, at)))
-    assert located >= 90  # seen: 94 of 100
+    assert located >= 88  # seen: 93 of 100
 
 
 def test_flat_histories_have_few_steps():
     rng = np.random.default_rng(1)
     false_steps = sum(len(change_points(_history(rng, 0.0, RUNS))) for _ in range(100))
-    assert false_steps <= 8  # seen: 3 in 100 histories
+    assert false_steps <= 10  # seen: 5 in 100 histories
 
 
 def _write_history(folder, step_at, cases=3, step=0.25):
