@@ -142,10 +142,13 @@ def compare_frames(base: pd.DataFrame, new: pd.DataFrame, settings: CompareSetti
         if row["verdict"] is None:  # same status on both sides, nothing timed (unsupported both times, say)
             row["verdict"] = "unchanged"
     frame = pd.DataFrame(list(rows.values()))
-    for column in ("ratio", "p", "p_adj", "base_median_s", "new_median_s", "ci_low", "ci_high",
+    # every column present even where no case had it (nothing timed, no device memory, no case at all)
+    for column in ("case", *CASE_FIELDS, "verdict", "base_status", "new_status", "ratio", "p", "p_adj",
+                   "base_median_s", "new_median_s", "ci_low", "ci_high",
                    *(f"{m}_{s}" for m in MEMORY_METRICS for s in ("base", "new", "ratio", "p_adj", "verdict"))):
         if column not in frame:
             frame[column] = math.nan
+    frame["status_failed"] = frame["status_failed"].astype(bool) if "status_failed" in frame else False
     comparison = Comparison(frame, settings)
     comparison.summary = summarize(comparison)
     return comparison

@@ -71,7 +71,7 @@ def memory_rows(cases: pd.DataFrame, only_changed: bool = True) -> list[list[str
 
 
 def summary_lines(summary: dict[str, Any]) -> list[str]:
-    counts = ", ".join(f"{n} {v}" for v, n in summary["verdicts"].items())
+    counts = ", ".join(f"{n} {v}" for v, n in summary["verdicts"].items()) or "nothing to compare"
     by_api = ", ".join(f"{api} {fmt_number(g)}" for api, g in summary["geomean_ratio_by_api"].items())
     lines = [f"{summary['cases']} cases: {counts}",
              f"geometric mean of new/base: {fmt_number(summary['geomean_ratio'])} overall; {by_api or '-'}"]

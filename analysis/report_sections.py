@@ -11,8 +11,8 @@ import pandas as pd
 
 from analysis import charts
 from analysis.compare import VERDICTS, Comparison
-from analysis.render import COMPARE_HEADER, MEMORY_HEADER, compare_rows, fmt_number, memory_rows, summary_lines
 from analysis.html_page import Page, html_table
+from analysis.render import COMPARE_HEADER, MEMORY_HEADER, compare_rows, fmt_number, memory_rows, summary_lines
 from analysis.trend import all_steps, run_order
 
 UNSTABLE_CV = 0.10  # the suite's rule (bench/stats.py): a CV of 10% or more is too spread to trust a median
@@ -48,7 +48,8 @@ def run_summary(page: Page, path: Path, run: dict[str, Any], frame: pd.DataFrame
         ("GPUs", ", ".join(machine.get("gpus") or []) or "none"), ("driver", machine.get("driver") or "-"),
         ("torch", f"{torch.get('version')} (commit {torch.get('git_version')})"),
         ("CUDA / NCCL", f"{torch.get('cuda') or '-'} / {torch.get('nccl') or '-'}"),
-        ("python", run.get("python")), ("suite commit", f"{suite.get('commit')}{' (dirty)' if suite.get('dirty') else ''}"),
+        ("python", run.get("python")),
+        ("suite commit", f"{suite.get('commit')}{' (dirty)' if suite.get('dirty') else ''}"),
     ]
     counts = frame["status"].value_counts().to_dict() if len(frame) else {}
     facts.append(("cases by status", ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"))

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 # One reader of result files for the whole project; analysis/ needs no torch, so bench may lean on it.
-from analysis.load import ResultFileError, read_result_file as load_result_file
+from analysis.load import ResultFileError
+from analysis.load import read_result_file as load_result_file
 
 
 def records(data: dict[str, Any]) -> list[dict[str, Any]]:

@@ -130,3 +130,14 @@ def test_cli_markdown_and_json_formats(tmp_path, fmt):
         assert {"ratio", "ci_low", "ci_high", "p", "p_adj", "verdict"} <= set(out["cases"][0])
     else:
         assert done.stdout.startswith("| case | base ms |") and "|---|" in done.stdout
+
+
+def test_runs_with_nothing_timed_compare_without_error(tmp_path):
+    empty = rf.write(tmp_path / "empty.json", rf.result([]))
+    untimed = rf.write(tmp_path / "untimed.json", rf.result(
+        [rf.record(rf.case_fields(0), [], status="unsupported", message="torch refuses")], started_at=rf.run_at(1)))
+    for base, new in ((empty, empty), (empty, untimed), (untimed, untimed)):
+        done = subprocess.run([sys.executable, "-m", "analysis", "compare", str(base), str(new)], cwd=ROOT,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0 and not done.stderr, done.stderr
+    assert "1 unchanged" in done.stdout and "(unsupported -> unsupported)" in done.stdout
