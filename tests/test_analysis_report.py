@@ -67,7 +67,7 @@ def test_report_has_every_section_and_each_chart_as_a_png(report):
             "memory_host", "memory_growth", "trend_dcp_save"} <= set(pngs)
     assert all(p.read_bytes().startswith(b"\x89PNG") for p in report.parent.glob("*.png"))
     assert "rank 1 died with signal SIGSEGV" in page and "more detail" not in page  # the failure's first line
-    assert "memcpy: 8" in page or "ceiling-fractions" in page
+    assert 'id="ceiling-fractions"' in page and 'id="memory-per-rank"' in page
 
 
 def test_regression_table_flags_the_slowed_cases_against_the_baseline(report):
@@ -76,7 +76,8 @@ def test_regression_table_flags_the_slowed_cases_against_the_baseline(report):
     table = table[: table.index("</table>")]
     flagged = re.findall(r"<tr><td>([^<]+)</td>.*?<td class=\"regression\">", table)
     assert sorted(flagged) == ["dcp-save-sharded-mesh1", "dcp-save-sharded-mesh2", "dcp-save-sharded-mesh4"]
-    assert "status changed" not in table or "fsdp1-broken" in table
+    # a case that failed in both runs is no change, and says which status it kept
+    assert "<td>fsdp1-broken-mesh2</td>" in table and "unchanged (error -&gt; error)" in table
 
 
 def test_trend_finds_the_step_at_the_run_it_was_put(report):
