@@ -7,12 +7,11 @@ stderr naming the file and the reason).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from analysis.compare import CompareSettings, compare_frames
 from analysis.load import ResultFileError, load_frame
-from analysis.render import FORMATS, fmt_number, render_comparison, table
+from analysis.render import FORMATS, render_comparison, render_trend
 from analysis.trend import ORDERS, all_steps
 
 BAD_INPUT = 2
@@ -59,24 +58,11 @@ def run_compare(args: argparse.Namespace) -> int:
     return 1 if comparison.summary["flagged_regressions"] else 0
 
 
-STEP_HEADER = ["case", "run", "torch", "before ms", "after ms", "change"]
-
-
 def run_trend(args: argparse.Namespace) -> int:
     frame = load_frame(args.results)
     series, steps = all_steps(frame, args.order)
-    if args.format == "json":
-        print(json.dumps({"runs": int(frame["run_file"].nunique()) if len(frame) else 0, "cases": len(series),
-                          "steps": [{"case": s.case, "index": s.index, "run": s.run_label, "torch": s.torch,
-                                     "started_at": str(s.run_started_at), "before_s": s.before_s,
-                                     "after_s": s.after_s, "change": s.change} for s in steps]}, indent=2))
-        return 0
-    rows = [[s.case, s.run_label, s.torch, fmt_number(s.before_s, 3, 1e3), fmt_number(s.after_s, 3, 1e3),
-             f"{s.change:+.1%}"] for s in steps]
-    runs = frame["run_file"].nunique() if len(frame) else 0
-    print(table(STEP_HEADER, rows, args.format) if rows else "no steps found")
-    print(f"\n{len(series)} cases over {runs} runs (ordered by {args.order}); {len(steps)} step(s); a step needs "
-          f"3 runs on each side")
+    runs = int(frame["run_file"].nunique()) if len(frame) else 0
+    print(render_trend(series, steps, runs, args.order, args.format))
     return 0
 
 

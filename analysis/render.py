@@ -9,6 +9,7 @@ from typing import Any, Sequence
 import pandas as pd
 
 from analysis.compare import MEMORY_METRICS, Comparison
+from analysis.trend import MIN_SEGMENT_RUNS, Step
 
 FORMATS = ("text", "markdown", "json")
 
@@ -102,4 +103,36 @@ def render_comparison(comparison: Comparison, fmt: str = "text") -> str:
         parts.append(table(MEMORY_HEADER, memory, fmt))
     summary = summary_lines(comparison.summary)
     parts.append("\n".join(f"- {line}" for line in summary) if fmt == "markdown" else "\n".join(summary))
+    return "\n\n".join(parts)
+
+
+STEP_HEADER = ["case", "run", "torch", "before ms", "after ms", "change"]
+
+
+def step_rows(steps: list[Step]) -> list[list[str]]:
+    return [[s.case, s.run_label, s.torch, fmt_number(s.before_s, 3, 1e3), fmt_number(s.after_s, 3, 1e3),
+             f"{s.change:+.1%}"] for s in steps]
+
+
+HISTORY_HEADER = ["case", "runs", "first ms", "last ms", "last/first", "steps"]
+
+
+def render_trend(series: dict[str, pd.DataFrame], steps: list[Step], runs: int, order: str, fmt: str = "text") -> str:
+    """Each case's history in one row (first and last median, steps found), then every step in full."""
+    if fmt == "json":
+        return json.dumps({
+            "runs": runs, "order": order, "cases": len(series),
+            "histories": {case: [{"run": r.run_label, "median_s": r.median_s} for r in h.itertuples()]
+                          for case, h in series.items()},
+            "steps": [{"case": s.case, "index": s.index, "run": s.run_label, "torch": s.torch,
+                       "started_at": str(s.run_started_at), "before_s": s.before_s, "after_s": s.after_s,
+                       "change": s.change} for s in steps]}, indent=2)
+    counts = pd.Series([s.case for s in steps], dtype=object).value_counts()
+    histories = [[case, len(h), fmt_number(h["median_s"].iloc[0], 3, 1e3), fmt_number(h["median_s"].iloc[-1], 3, 1e3),
+                  fmt_number(h["median_s"].iloc[-1] / h["median_s"].iloc[0]), int(counts.get(case, 0))]
+                 for case, h in series.items()]
+    parts = [table(HISTORY_HEADER, histories, fmt), table(STEP_HEADER, step_rows(steps), fmt) if steps else
+             "no steps found"]
+    parts.append(f"{len(series)} cases over {runs} runs (ordered by {order}); {len(steps)} step(s); a step needs "
+                 f"{MIN_SEGMENT_RUNS} runs on each side")
     return "\n\n".join(parts)

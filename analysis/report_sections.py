@@ -12,7 +12,16 @@ import pandas as pd
 from analysis import charts
 from analysis.compare import VERDICTS, Comparison
 from analysis.html_page import Page, html_table
-from analysis.render import COMPARE_HEADER, MEMORY_HEADER, compare_rows, fmt_number, memory_rows, summary_lines
+from analysis.render import (
+    COMPARE_HEADER,
+    MEMORY_HEADER,
+    STEP_HEADER,
+    compare_rows,
+    fmt_number,
+    memory_rows,
+    step_rows,
+    summary_lines,
+)
 from analysis.trend import all_steps, run_order
 
 UNSTABLE_CV = 0.10  # the suite's rule (bench/stats.py): a CV of 10% or more is too spread to trust a median
@@ -91,9 +100,7 @@ def trends(page: Page, frames: list[pd.DataFrame]) -> None:
     body = [_p(f"{len(runs)} runs, oldest to newest; dashed lines mark steps found by change-point detection "
                f"(PELT, L1 cost, at least 3 runs on each side).")]
     if steps:
-        body.append(html_table(["case", "run", "torch", "before ms", "after ms", "change"], [
-            [s.case, s.run_label, s.torch, fmt_number(s.before_s, 3, 1e3), fmt_number(s.after_s, 3, 1e3),
-             f"{s.change:+.1%}"] for s in steps], "steps"))
+        body.append(html_table(STEP_HEADER, step_rows(steps), "steps"))
     groups: dict[tuple, dict[str, pd.DataFrame]] = {}
     for case, frame in series.items():
         groups.setdefault((frame["api"].iloc[0], frame["op"].iloc[0]), {})[case] = frame

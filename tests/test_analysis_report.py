@@ -18,14 +18,15 @@ ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 RUNS = 8
 STEP_RUN = 4
+KINDS = [("fsdp1", "get_model", "sharded"), ("fsdp2", "get_model", "sharded"), ("fsdp1", "get_model", "full"),
+         ("fsdp2", "get_model", "full"), ("dcp", "save", "sharded")]
 
 
 def _records(rng, run, last):
     records = []
     i = 0
     for mesh in ((1,), (2,), (4,)):
-        for api, op, sdt in (("fsdp1", "get_model", "sharded"), ("fsdp2", "get_model", "sharded"), ("fsdp1", "get_model",
-                             "full"), ("fsdp2", "get_model", "full"), ("dcp", "save", "sharded")):
+        for api, op, sdt in KINDS:
             fields = {**rf.case_fields(i, mesh), "api": api, "op": op, "state_dict_type": sdt, "options": {}}
             fields["case_id"] = f"{api}-{op}-{sdt}-mesh{mesh[0]}"
             world = mesh[0]

@@ -76,7 +76,10 @@ def test_cli_reports_each_step(tmp_path):
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
     assert out["runs"] == RUNS and out["cases"] == 3
+    assert [len(h) for h in out["histories"].values()] == [RUNS] * 3
+    assert out["histories"][rf.case_fields(0)["case_id"]][0]["run"] == "run00"
     assert [(s["run"], s["torch"][:5]) for s in out["steps"]] == [("run12", "2.13.")]
     text = subprocess.run([sys.executable, "-m", "analysis", "trend", str(tmp_path)], cwd=ROOT, capture_output=True,
                           text=True, timeout=120)
     assert "run12" in text.stdout and "+2" in text.stdout and "1 step(s)" in text.stdout
+    assert text.stdout.startswith("case") and "last/first" in text.stdout.splitlines()[0]
