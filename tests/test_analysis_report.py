@@ -119,7 +119,7 @@ def test_report_opens_in_headless_chromium_with_every_image_decoded(report, tmp_
     result = json.loads(found.group(1).replace("&quot;", '"'))
     assert result["images"] >= 8 and result["decoded"] == result["images"], result
     assert result["regressionTable"] and result["rows"] == 16, result
-    screenshot = report.parent / "screenshot.png"
+    screenshot = tmp_path / "screenshot.png"  # not beside the report: its folder holds only its charts
     _chromium("--window-size=1400,6000", f"--screenshot={screenshot}", report.as_uri())
     assert screenshot.stat().st_size > 10_000
 
