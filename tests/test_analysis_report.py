@@ -101,8 +101,8 @@ window.addEventListener('load', () => {
 </script>"""
 
 
-def _chromium(*args, timeout=120):
-    profile = Path(args[-1]).parent / "chromium-profile"
+def _chromium(profile: Path, *args, timeout=120):
+    """Headless, no network of its own, a fresh profile folder: nothing outside the test is read or kept."""
     return subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                            "--disable-background-networking", "--disable-component-update", "--disable-sync",
                            f"--user-data-dir={profile}", *args], capture_output=True, text=True, timeout=timeout)
@@ -113,14 +113,14 @@ def test_report_opens_in_headless_chromium_with_every_image_decoded(report, tmp_
     # The report itself carries no script; a copy gets one that writes what the browser saw into the page.
     checked = tmp_path / "checked.html"
     checked.write_text(report.read_text().replace("</body>", CHECK_SCRIPT + "</body>"))
-    done = _chromium("--virtual-time-budget=10000", "--dump-dom", checked.as_uri())
+    done = _chromium(tmp_path / "profile", "--virtual-time-budget=10000", "--dump-dom", checked.as_uri())
     found = re.search(r'<pre id="check-result">(.*?)</pre>', done.stdout)
     assert found, done.stderr[-2000:]
     result = json.loads(found.group(1).replace("&quot;", '"'))
     assert result["images"] >= 8 and result["decoded"] == result["images"], result
     assert result["regressionTable"] and result["rows"] == 16, result
     screenshot = tmp_path / "screenshot.png"  # not beside the report: its folder holds only its charts
-    _chromium("--window-size=1400,6000", f"--screenshot={screenshot}", report.as_uri())
+    _chromium(tmp_path / "profile", "--window-size=1400,6000", f"--screenshot={screenshot}", report.as_uri())
     assert screenshot.stat().st_size > 10_000
 
 
