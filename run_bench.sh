@@ -45,7 +45,7 @@ install() {
   if ! "$PYTHON" -c "import torch" 2>/dev/null; then
     "$PYTHON" -m pip install -q "$TORCH_SPEC"
   fi
-  if ! "$PYTHON" -c "import pytest_benchmark, pytest_timeout, pandas, matplotlib, psutil, numpy" 2>/dev/null; then
+  if ! "$PYTHON" -c "import pytest_benchmark, pytest_timeout, pandas, matplotlib, psutil, numpy, scipy, ruptures, packaging" 2>/dev/null; then
     # The dependencies listed in pyproject.toml, not the project itself: the code runs from this checkout.
     "$PYTHON" - <<'PY' | xargs "$PYTHON" -m pip install -q
 import tomllib

@@ -5,34 +5,13 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
-from bench.record import SCHEMA_VERSION
-
-
-class ResultFileError(ValueError):
-    """A file that is not a statedict-bench result file this version can read."""
-
-
-def load_result_file(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ResultFileError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ResultFileError(f"{path}: cannot read: {exc}") from None
-    except json.JSONDecodeError as exc:
-        raise ResultFileError(f"{path}: not valid JSON (truncated or corrupt?): {exc}") from None
-    if not isinstance(data, dict) or "run" not in data or "benchmarks" not in data:
-        raise ResultFileError(f"{path}: not a statedict-bench result file (no 'run' and 'benchmarks')")
-    version = data["run"].get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise ResultFileError(f"{path}: schema_version {version!r} is not one this suite reads ({SCHEMA_VERSION})")
-    return data
+# One reader of result files for the whole project; analysis/ needs no torch, so bench may lean on it.
+from analysis.load import ResultFileError
+from analysis.load import read_result_file as load_result_file
 
 
 def records(data: dict[str, Any]) -> list[dict[str, Any]]:

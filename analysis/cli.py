@@ -1,0 +1,84 @@
+"""The command line: `python -m analysis compare|trend|report ...`.
+
+Exit codes: 0 done (compare: no flagged regression), 1 compare flagged a regression, 2 bad input (one line on
+stderr naming the file and the reason).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from analysis.compare import CompareSettings, compare_frames
+from analysis.load import ResultFileError, load_frame
+from analysis.render import FORMATS, render_comparison, render_trend
+from analysis.trend import ORDERS, all_steps
+
+BAD_INPUT = 2
+
+
+def parse_threshold(text: str) -> float:
+    """'5%' or '0.05' -> 0.05."""
+    try:
+        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"threshold {text!r} is not a number like 5% or 0.05") from None
+    if not 0 <= value < 10:
+        raise argparse.ArgumentTypeError(f"threshold {text!r} must be between 0% and 1000%")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m analysis", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    compare = commands.add_parser("compare", help="compare two runs (or folders of runs) case by case")
+    compare.add_argument("base", help="result file, folder or glob of the baseline")
+    compare.add_argument("new", help="result file, folder or glob to compare with it")
+    compare.add_argument("--threshold", type=parse_threshold, default=0.05,
+                         help="smallest relative change that is flagged (default 5%%)")
+    compare.add_argument("--correction", choices=("holm", "bh"), default="holm",
+                         help="multiple-testing correction: holm (default) or bh (Benjamini-Hochberg)")
+    compare.add_argument("--format", choices=FORMATS, default="text")
+    trend = commands.add_parser("trend", help="history of each case across runs and the steps in it")
+    trend.add_argument("results", help="folder (or glob) of result files")
+    trend.add_argument("--order", choices=ORDERS, default="time", help="order runs by start time or torch commit")
+    trend.add_argument("--format", choices=FORMATS, default="text")
+    report = commands.add_parser("report", help="HTML report with charts of a folder of runs")
+    report.add_argument("results", help="folder (or glob) of result files; the latest run is reported")
+    report.add_argument("-o", "--output", required=True, help="folder for report.html and the charts' PNGs")
+    report.add_argument("--baseline", help="result file to compare with (default: the run before the latest)")
+    report.add_argument("--threshold", type=parse_threshold, default=0.05)
+    return parser
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    settings = CompareSettings(threshold=args.threshold, correction=args.correction)
+    comparison = compare_frames(load_frame(args.base), load_frame(args.new), settings)
+    print(render_comparison(comparison, args.format))
+    return 1 if comparison.summary["flagged_regressions"] else 0
+
+
+def run_trend(args: argparse.Namespace) -> int:
+    frame = load_frame(args.results)
+    series, steps = all_steps(frame, args.order)
+    runs = int(frame["run_file"].nunique()) if len(frame) else 0
+    print(render_trend(series, steps, runs, args.order, args.format))
+    return 0
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from analysis.report import write_report  # matplotlib is slow to import; only the report needs it
+
+    path = write_report(args.results, args.output, baseline=args.baseline, threshold=args.threshold)
+    print(f"report: {path}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    handler = {"compare": run_compare, "trend": run_trend, "report": run_report}[args.command]
+    try:
+        return handler(args)
+    except (ResultFileError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return BAD_INPUT

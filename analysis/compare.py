@@ -1,0 +1,170 @@
+"""Compare two sets of runs case by case: ratio of medians, its interval, significance, a verdict per case.
+
+A change is flagged only when it is both beyond the threshold and significant after correcting for the number of
+cases compared (a matrix has hundreds; at p < 0.05 each, some would differ by chance alone).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analysis.stats import CORRECTIONS, geometric_mean, mann_whitney_p, median_ratio_ci
+
+ALPHA = 0.05
+# Memory peaks of small ops are a few pages; a change smaller than this is noise in the allocator, whatever the ratio.
+MIN_MEMORY_CHANGE_BYTES = 2**20
+VERDICTS = ("regression", "improvement", "unchanged", "not significant", "new", "missing", "status changed")
+# Statuses that mean the case no longer works: going to one of these from ok fails the gate like a regression.
+FAILED_STATUSES = {"error", "timeout"}
+CASE_FIELDS = ("api", "op", "state_dict_type", "options_label", "model", "mesh", "world_size")
+MEMORY_METRICS = {"peak_rss": "peak_rss_bytes", "peak_cuda": "peak_cuda_bytes"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class CompareSettings:
+    threshold: float = 0.05
+    """Smallest relative change that counts: NEW/BASE above 1 + threshold or below 1 / (1 + threshold)."""
+    correction: str = "holm"
+    """holm (family-wise) or bh (false discovery rate), over all cases compared."""
+    alpha: float = ALPHA
+    """Significance level of the corrected p-values."""
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.threshold < 10:
+            raise ValueError(f"threshold {self.threshold!r} must be a fraction between 0 and 10 (5% is 0.05)")
+        if self.correction not in CORRECTIONS:
+            raise ValueError(f"correction {self.correction!r} must be one of {', '.join(CORRECTIONS)}")
+
+
+@dataclass
+class Comparison:
+    cases: pd.DataFrame
+    """A row per case: medians, ratio, interval, p-values, verdict; memory columns beside."""
+    settings: CompareSettings
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def flagged_regressions(self) -> pd.DataFrame:
+        memory = np.zeros(len(self.cases), dtype=bool)
+        for metric in MEMORY_METRICS:
+            memory |= (self.cases[f"{metric}_verdict"] == "regression").to_numpy()
+        return self.cases[(self.cases["verdict"] == "regression") | memory | self.cases["status_failed"]]
+
+
+def _pooled(frame: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """Per case: every run's round times pooled, each rank's memory peak in each run, the statuses seen."""
+    pooled: dict[str, dict[str, Any]] = {}
+    for case, rows in frame.groupby("case", sort=True):
+        ok = rows[rows["status"] == "ok"]
+        entry = {name: rows.iloc[0].get(name) for name in CASE_FIELDS}
+        entry["statuses"] = sorted(set(rows["status"]))
+        entry["runs"] = len(rows)
+        entry["times"] = [t for times in ok["round_times_s"] for t in times]
+        for metric, column in MEMORY_METRICS.items():
+            values = ok[column] if column in ok else []
+            entry[metric] = [v for per_rank in values if isinstance(per_rank, list) for v in per_rank if v is not None]
+        pooled[str(case)] = entry
+    return pooled
+
+
+def _beyond(ratio: float, threshold: float) -> int:
+    """+1 above the threshold, -1 below its inverse, 0 within."""
+    if not math.isfinite(ratio):
+        return 1 if ratio == math.inf else 0
+    return 1 if ratio > 1 + threshold else -1 if ratio < 1 / (1 + threshold) else 0
+
+
+def _verdict(direction: int, p_adjusted: float, settings: CompareSettings) -> str:
+    if direction == 0:
+        return "unchanged"
+    if p_adjusted >= settings.alpha:
+        return "not significant"
+    return "regression" if direction > 0 else "improvement"
+
+
+def _judge(pairs: dict[str, tuple[list[float], list[float]]], settings: CompareSettings, prefix: str,
+           min_change: float = 0.0) -> dict[str, dict[str, Any]]:
+    """Ratio, interval, raw and corrected p and verdict for every case with samples on both sides."""
+    out: dict[str, dict[str, Any]] = {}
+    for case, (base, new) in pairs.items():
+        base_median, new_median = float(np.median(base)), float(np.median(new))
+        ratio, low, high = median_ratio_ci(base, new)
+        if base_median == 0:
+            ratio = math.inf if new_median > 0 else math.nan
+        out[case] = {f"{prefix}base": base_median, f"{prefix}new": new_median, f"{prefix}ratio": ratio,
+                     f"{prefix}ci_low": low, f"{prefix}ci_high": high, f"{prefix}p": mann_whitney_p(base, new)}
+    cases = list(out)
+    adjusted = CORRECTIONS[settings.correction]([out[c][f"{prefix}p"] for c in cases])
+    for case, p_adjusted in zip(cases, adjusted):
+        row = out[case]
+        row[f"{prefix}p_adj"] = p_adjusted
+        direction = _beyond(row[f"{prefix}ratio"], settings.threshold)
+        if abs(row[f"{prefix}new"] - row[f"{prefix}base"]) < min_change:
+            direction = 0
+        row[f"{prefix}verdict"] = _verdict(direction, p_adjusted, settings)
+    return out
+
+
+def _status_row(base: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[str, Any]:
+    if base is None or new is None:
+        return {"verdict": "new" if base is None else "missing", "status_failed": False}
+    if base["statuses"] != new["statuses"]:
+        worse = "ok" in base["statuses"] and bool(FAILED_STATUSES & set(new["statuses"]))
+        return {"verdict": "status changed", "status_failed": worse}
+    return {"verdict": None, "status_failed": False}
+
+
+def compare_frames(base: pd.DataFrame, new: pd.DataFrame, settings: CompareSettings | None = None) -> Comparison:
+    settings = settings or CompareSettings()
+    base_cases, new_cases = _pooled(base), _pooled(new)
+    rows: dict[str, dict[str, Any]] = {}
+    for case in sorted(set(base_cases) | set(new_cases)):
+        b, n = base_cases.get(case), new_cases.get(case)
+        either = n or b
+        rows[case] = {"case": case, **{f: either[f] for f in CASE_FIELDS}, **_status_row(b, n),
+                      "base_status": "/".join(b["statuses"]) if b else "", "base_runs": b["runs"] if b else 0,
+                      "new_status": "/".join(n["statuses"]) if n else "", "new_runs": n["runs"] if n else 0,
+                      "base_rounds": len(b["times"]) if b else 0, "new_rounds": len(n["times"]) if n else 0}
+    both = {c: (base_cases[c], new_cases[c]) for c, row in rows.items() if row["verdict"] is None}
+    timed = {c: (b["times"], n["times"]) for c, (b, n) in both.items() if b["times"] and n["times"]}
+    for case, result in _judge(timed, settings, "").items():
+        rows[case].update({"base_median_s": result.pop("base"), "new_median_s": result.pop("new"), **result})
+    for metric in MEMORY_METRICS:
+        pairs = {c: (b[metric], n[metric]) for c, (b, n) in both.items() if b[metric] and n[metric]}
+        for case, result in _judge(pairs, settings, f"{metric}_", MIN_MEMORY_CHANGE_BYTES).items():
+            rows[case].update(result)
+    for row in rows.values():
+        if row["verdict"] is None:  # same status on both sides, nothing timed (unsupported both times, say)
+            row["verdict"] = "unchanged"
+    frame = pd.DataFrame(list(rows.values()))
+    # every column present even where no case had it (nothing timed, no device memory, no case at all)
+    for column in ("case", *CASE_FIELDS, "verdict", "base_status", "new_status", "ratio", "p", "p_adj",
+                   "base_median_s", "new_median_s", "ci_low", "ci_high",
+                   *(f"{m}_{s}" for m in MEMORY_METRICS for s in ("base", "new", "ratio", "p_adj", "verdict"))):
+        if column not in frame:
+            frame[column] = math.nan
+    frame["status_failed"] = frame["status_failed"].astype(bool) if "status_failed" in frame else False
+    comparison = Comparison(frame, settings)
+    comparison.summary = summarize(comparison)
+    return comparison
+
+
+def summarize(comparison: Comparison) -> dict[str, Any]:
+    cases = comparison.cases
+    ratios = cases[cases["ratio"].notna()]
+    return {
+        "threshold": comparison.settings.threshold, "correction": comparison.settings.correction,
+        "alpha": comparison.settings.alpha, "cases": len(cases),
+        "verdicts": {v: int((cases["verdict"] == v).sum()) for v in VERDICTS if (cases["verdict"] == v).any()},
+        "geomean_ratio": geometric_mean(list(ratios["ratio"])),
+        "geomean_ratio_by_api": {str(api): geometric_mean(list(group["ratio"]))
+                                 for api, group in ratios.groupby("api", sort=True)},
+        "memory_verdicts": {m: {str(v): int(n) for v, n in cases[f"{m}_verdict"].dropna().value_counts().items()}
+                            for m in MEMORY_METRICS},
+        "flagged_regressions": len(comparison.flagged_regressions),
+    }

@@ -1,0 +1,138 @@
+"""Tables as text or markdown, and the compare command's output in text, markdown or JSON."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any, Sequence
+
+import pandas as pd
+
+from analysis.compare import MEMORY_METRICS, Comparison
+from analysis.trend import MIN_SEGMENT_RUNS, Step
+
+FORMATS = ("text", "markdown", "json")
+
+
+def fmt_number(value: Any, digits: int = 3, scale: float = 1.0) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "inf" if value == math.inf else "-"
+    return f"{value * scale:.{digits}f}"
+
+
+def fmt_interval(low: Any, high: Any) -> str:
+    return "-" if low is None or low != low else f"{fmt_number(low)}-{fmt_number(high)}"
+
+
+def fmt_p(value: Any) -> str:
+    return "-" if value is None or value != value else f"{value:.2g}"
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str = "text") -> str:
+    cells = [[str(c) for c in header]] + [[str(c) for c in row] for row in rows]
+    if fmt == "markdown":
+        lines = ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in cells]
+        lines.insert(1, "|" + "|".join("---" for _ in header) + "|")
+        return "\n".join(lines)
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+COMPARE_HEADER = ["case", "base ms", "new ms", "new/base", "95% CI", "p (adj)", "verdict"]
+
+
+def compare_rows(cases: pd.DataFrame) -> list[list[str]]:
+    rows = []
+    for row in cases.itertuples(index=False):
+        sides = [status for status in (row.base_status, row.new_status) if status]
+        status = (f" ({row.base_status or '-'} -> {row.new_status or '-'})"
+                  if row.verdict == "status changed" or any(s != "ok" for s in sides) else "")
+        rows.append([row.case, fmt_number(row.base_median_s, 3, 1e3), fmt_number(row.new_median_s, 3, 1e3),
+                     fmt_number(row.ratio), fmt_interval(row.ci_low, row.ci_high),
+                     fmt_p(row.p_adj), row.verdict + status])
+    return rows
+
+
+MEMORY_HEADER = ["case", "memory", "base MiB", "new MiB", "new/base", "p (adj)", "verdict"]
+
+
+def memory_rows(cases: pd.DataFrame, only_changed: bool = True) -> list[list[str]]:
+    rows = []
+    for metric in MEMORY_METRICS:
+        judged = cases[cases[f"{metric}_verdict"].notna()]
+        if only_changed:
+            judged = judged[judged[f"{metric}_verdict"] != "unchanged"]
+        for _, row in judged.iterrows():
+            rows.append([row["case"], metric, fmt_number(row[f"{metric}_base"], 2, 2**-20),
+                         fmt_number(row[f"{metric}_new"], 2, 2**-20), fmt_number(row[f"{metric}_ratio"]),
+                         fmt_p(row[f"{metric}_p_adj"]), row[f"{metric}_verdict"]])
+    return rows
+
+
+def summary_lines(summary: dict[str, Any]) -> list[str]:
+    counts = ", ".join(f"{n} {v}" for v, n in summary["verdicts"].items()) or "nothing to compare"
+    by_api = ", ".join(f"{api} {fmt_number(g)}" for api, g in summary["geomean_ratio_by_api"].items())
+    lines = [f"{summary['cases']} cases: {counts}",
+             f"geometric mean of new/base: {fmt_number(summary['geomean_ratio'])} overall; {by_api or '-'}"]
+    for metric, counts_by_verdict in summary["memory_verdicts"].items():
+        if counts_by_verdict:
+            lines.append(f"{metric} memory: " + ", ".join(f"{n} {v}" for v, n in counts_by_verdict.items()))
+    lines.append(f"flagged: beyond {summary['threshold']:.0%} and {summary['correction']}-corrected p < "
+                 f"{summary['alpha']}; {summary['flagged_regressions']} flagged regression(s) "
+                 f"(time, memory, or ok -> error/timeout)")
+    return lines
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None if value != value else str(value)
+    return value.item() if hasattr(value, "item") else value
+
+
+def render_comparison(comparison: Comparison, fmt: str = "text") -> str:
+    cases = comparison.cases
+    if fmt == "json":
+        records = [{k: _json_value(v) for k, v in row.items()} for row in cases.to_dict(orient="records")]
+        summary = json.loads(json.dumps(comparison.summary, default=_json_value), parse_constant=lambda c: None)
+        return json.dumps({"summary": summary, "cases": records}, indent=2, default=_json_value)
+    parts = [table(COMPARE_HEADER, compare_rows(cases), fmt)]
+    memory = memory_rows(cases)
+    if memory:
+        parts.append(table(MEMORY_HEADER, memory, fmt))
+    summary = summary_lines(comparison.summary)
+    parts.append("\n".join(f"- {line}" for line in summary) if fmt == "markdown" else "\n".join(summary))
+    return "\n\n".join(parts)
+
+
+STEP_HEADER = ["case", "run", "torch", "before ms", "after ms", "change"]
+
+
+def step_rows(steps: list[Step]) -> list[list[str]]:
+    return [[s.case, s.run_label, s.torch, fmt_number(s.before_s, 3, 1e3), fmt_number(s.after_s, 3, 1e3),
+             f"{s.change:+.1%}"] for s in steps]
+
+
+HISTORY_HEADER = ["case", "runs", "first ms", "last ms", "last/first", "steps"]
+
+
+def render_trend(series: dict[str, pd.DataFrame], steps: list[Step], runs: int, order: str, fmt: str = "text") -> str:
+    """Each case's history in one row (first and last median, steps found), then every step in full."""
+    if fmt == "json":
+        return json.dumps({
+            "runs": runs, "order": order, "cases": len(series),
+            "histories": {case: [{"run": r.run_label, "median_s": r.median_s} for r in h.itertuples()]
+                          for case, h in series.items()},
+            "steps": [{"case": s.case, "index": s.index, "run": s.run_label, "torch": s.torch,
+                       "started_at": str(s.run_started_at), "before_s": s.before_s, "after_s": s.after_s,
+                       "change": s.change} for s in steps]}, indent=2)
+    counts = pd.Series([s.case for s in steps], dtype=object).value_counts()
+    histories = [[case, len(h), fmt_number(h["median_s"].iloc[0], 3, 1e3), fmt_number(h["median_s"].iloc[-1], 3, 1e3),
+                  fmt_number(h["median_s"].iloc[-1] / h["median_s"].iloc[0]), int(counts.get(case, 0))]
+                 for case, h in series.items()]
+    parts = [table(HISTORY_HEADER, histories, fmt), table(STEP_HEADER, step_rows(steps), fmt) if steps else
+             "no steps found"]
+    parts.append(f"{len(series)} cases over {runs} runs (ordered by {order}); {len(steps)} step(s); a step needs "
+                 f"{MIN_SEGMENT_RUNS} runs on each side")
+    return "\n\n".join(parts)
