@@ -145,12 +145,13 @@ def scaling(page: Page, frame: pd.DataFrame) -> None:
 
 
 def _ceiling_values(ceilings: Any) -> dict[str, float]:
-    """Numbers (GB/s) out of the run's ceilings, whatever their nesting: {"file_write": 1.2} or
-    {"file_write": {"gbps": 1.2, ...}}."""
+    """The GB/s figures of the run's ceilings ({"write_fsync_gbps": 1.2, ...}); the ceilings object also holds the
+    size and folder they were measured with, and the errors of those that could not be measured, which are not
+    ceilings."""
     values = {}
     for name, value in (ceilings or {}).items() if isinstance(ceilings, dict) else []:
-        if isinstance(value, dict):
-            value = next((v for k, v in value.items() if "gbps" in str(k).lower()), None)
+        if not str(name).endswith("_gbps"):
+            continue
         if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
             values[str(name)] = float(value)
     return values
@@ -170,8 +171,9 @@ def ceilings(page: Page, run: dict[str, Any], frame: pd.DataFrame) -> None:
             "Throughput against the measured ceilings", limits)))
     if has_fraction:
         rows = frame[frame["fraction_of_ceiling"].notna()]
-        body.append(html_table(["case", "GB/s", "fraction of ceiling"], [
-            [r["case"], fmt_number(r.get("throughput_gbps")), str(r["fraction_of_ceiling"])]
+        body.append(html_table(["case", "GB/s", "ceiling", "fraction of ceiling"], [
+            [r["case"], fmt_number(r.get("throughput_gbps")), str(r.get("ceiling") or "-"),
+             f"{100 * r['fraction_of_ceiling']:.1f}%"]
             for _, r in rows.iterrows()], "ceiling-fractions"))
     page.section("Throughput against ceilings", *body)
 
