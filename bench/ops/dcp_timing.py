@@ -33,6 +33,10 @@ class Timeline:
         self.prefix = prefix
         self._last: float | None = None
 
+    @property
+    def begun(self) -> bool:
+        return self._last is not None
+
     def begin(self) -> None:
         self._last = time.perf_counter()
 
@@ -54,15 +58,11 @@ class Timeline:
             self.details[key] = self.details.get(key, 0.0) + time.perf_counter() - began
 
 
-class TimedSavePlanner(DefaultSavePlanner):
-    def __init__(self, timeline: Timeline, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.timeline = timeline
+class _TimedPlanning:
+    """Planning hooks shared by the save and load planners: local and global planning as details, and the end of
+    the plan phase where the plan is finished."""
 
-    def set_up_planner(self, *args, **kwargs):
-        if self.timeline._last is None:  # a background save's own timeline starts with its planning
-            self.timeline.begin()
-        return super().set_up_planner(*args, **kwargs)
+    timeline: Timeline
 
     def create_local_plan(self):
         with self.timeline.detail("local_plan"):
@@ -77,22 +77,21 @@ class TimedSavePlanner(DefaultSavePlanner):
         return super().finish_plan(new_plan)
 
 
-class TimedLoadPlanner(DefaultLoadPlanner):
+class TimedSavePlanner(_TimedPlanning, DefaultSavePlanner):
     def __init__(self, timeline: Timeline, **kwargs) -> None:
         super().__init__(**kwargs)
         self.timeline = timeline
 
-    def create_local_plan(self):
-        with self.timeline.detail("local_plan"):
-            return super().create_local_plan()
+    def set_up_planner(self, *args, **kwargs):
+        if not self.timeline.begun:  # a background save's own timeline starts with its planning
+            self.timeline.begin()
+        return super().set_up_planner(*args, **kwargs)
 
-    def create_global_plan(self, global_plan):
-        with self.timeline.detail("global_plan"):
-            return super().create_global_plan(global_plan)
 
-    def finish_plan(self, new_plan):
-        self.timeline.mark("plan")
-        return super().finish_plan(new_plan)
+class TimedLoadPlanner(_TimedPlanning, DefaultLoadPlanner):
+    def __init__(self, timeline: Timeline, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.timeline = timeline
 
 
 class TimedFileSystemWriter(FileSystemWriter):
