@@ -111,6 +111,19 @@ def _allow_children() -> None:
     multiprocessing.current_process()._config["daemon"] = False
 
 
+def _stop_checkpoint_process() -> None:
+    """DCP's process-based async_save keeps one background process per rank for the rank's life; ask it to leave
+    before the rank does (left alone it dies on a closed pipe and prints a traceback)."""
+    try:
+        from torch.distributed.checkpoint import _async_process_executor as executor
+    except ImportError:
+        return
+    process = getattr(executor, "_CHECKPOINT_PROCESS", None)
+    if process is not None:
+        executor._CHECKPOINT_PROCESS = None
+        process.__del__()  # torch's own shutdown: a terminate message, a join, SIGTERM if needed
+
+
 def rank_main(rank: int, world_size: int, mesh_shape: tuple[int, ...], store_port: int, conn) -> None:
     _die_with_parent()
     _allow_children()
@@ -135,4 +148,5 @@ def rank_main(rank: int, world_size: int, mesh_shape: tuple[int, ...], store_por
     except (EOFError, BrokenPipeError):
         pass  # the parent is gone: nothing to report to
     finally:
+        _stop_checkpoint_process()
         dist.destroy_process_group()

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import shutil
 import time
-from dataclasses import asdict
-from typing import Any
-
+from dataclasses import asdict, replace
 from pathlib import Path
+from typing import Any
 
 from bench.ceilings import add_fraction_of_ceiling, measure_ceilings
 from bench.checkpoint_files import make_private_dir, remove_tree
@@ -36,6 +35,14 @@ def record_from_world(world: World, case: Case, outcome: CaseOutcome, settings: 
 
 
 FULL_DISK_BYTES = 1 << 20
+REPEATED_SAVES = 5
+"""Saves are measured at least this many times in a row, so that host memory growth per save shows as a number."""
+
+
+def settings_for(case: Case, settings: RoundSettings) -> RoundSettings:
+    if case.op not in ("save", "async_save") or settings.min_rounds >= REPEATED_SAVES:
+        return settings
+    return replace(settings, min_rounds=REPEATED_SAVES, max_rounds=max(settings.max_rounds, REPEATED_SAVES))
 
 
 def _with_disk_note(message: str, folder: Path) -> str:
@@ -88,7 +95,7 @@ class BenchSession:
                 spec["source_checkpoint"] = str(self.source_checkpoint(
                     case.model, tuple(int(n) for n in saved_on.split("x"))))
                 world = self.pool.get(case.mesh_shape)  # the same world, unless the source's start stopped it
-            outcome = world.run_case(spec, self.settings, case_timeout_s(self.settings, case))
+            outcome = world.run_case(spec, settings_for(case, self.settings), case_timeout_s(self.settings, case))
         except (WorldStartError, SourceCheckpointError) as exc:
             outcome = CaseOutcome("error", str(exc), [None] * case.world_size)
         try:

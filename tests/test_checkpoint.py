@@ -42,7 +42,7 @@ def test_every_save_and_load_path_round_trips(session, case):
     assert record["fraction_of_ceiling"] > 0
     assert record["options"]["fsync"] is True
     assert record["phases_add_up"] is True, record["phases_cover"]
-    assert len(record["rss_after_round_bytes"]) == 3
+    assert len(record["rss_after_round_bytes"]) == (5 if case.op in ("save", "async_save") else 3)
     assert _case_folders(session) == [], "the case's folder must be gone after the case"
 
 
@@ -54,7 +54,7 @@ def test_a_save_is_timed_in_phases_that_cover_the_round(session):
     assert set(record["phases_s"]) == {"state_dict", "plan", "write", "fsync", "finish", "durable"}
     assert {"local_plan", "global_plan", "metadata"} <= set(record["phase_details_s"])
     for rows in record["phases_s"].values():  # rounds x ranks
-        assert len(rows) == 3 and all(len(row) == 2 for row in rows)
+        assert len(rows) == 5 and all(len(row) == 2 for row in rows)  # five saves in a row at the least
     for rank, cover in enumerate(record["phases_cover"]):
         assert 0.95 <= cover <= 1.05, (rank, cover)
     assert len(record["rss_growth_per_save_bytes"]) == 2
