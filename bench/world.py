@@ -32,7 +32,7 @@ class WorldStartError(RuntimeError):
 @dataclass
 class CaseOutcome:
     status: str
-    """ok | unsupported | error | timeout."""
+    """ok | unsupported | error | timeout | skipped."""
     message: str
     """torch's message, the failing rank and traceback, or the signal that killed a rank; empty when ok."""
     replies: list[dict[str, Any] | None] = field(default_factory=list)
@@ -139,7 +139,11 @@ class World:
             self.start()
         for conn in self._conns:
             conn.send(message)
-        replies, death = self._collect(timeout_s, stop_early_on_error=True)
+        try:
+            replies, death = self._collect(timeout_s, stop_early_on_error=True)
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM mid-case: the ranks are busy, asking them to stop would wait
+            self.kill()
+            raise
         outcome = self._judge(replies, death, timeout_s)
         if outcome.status in ("error", "timeout") or any(reply is None for reply in replies):
             self.kill()  # a rank may be dead, stuck in a collective or in a broken state: start afresh next time
@@ -209,6 +213,9 @@ class WorldPool:
 
     def _worlds(self) -> list[World]:
         return self.retired + ([self._current] if self._current else [])
+
+    def live_rank_pids(self) -> list[int]:
+        return [p.pid for p in self._current._procs if p.is_alive()] if self._current else []
 
     def rank_pids(self) -> list[int]:
         """Process ids of every rank started so far, so that a test can check none outlives the run."""
