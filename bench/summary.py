@@ -23,7 +23,9 @@ def load_result_file(path: str | Path) -> dict[str, Any]:
         data = json.loads(path.read_text())
     except FileNotFoundError:
         raise ResultFileError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError:
+        raise ResultFileError(f"{path}: not valid JSON (binary, not UTF-8 text)") from None
+    except OSError as exc:
         raise ResultFileError(f"{path}: cannot read: {exc}") from None
     except json.JSONDecodeError as exc:
         raise ResultFileError(f"{path}: not valid JSON (truncated or corrupt?): {exc}") from None
@@ -91,6 +93,9 @@ def summarize_file(path: str | Path) -> str:
     counts = ", ".join(f"{n} {status}" for status, n in sorted(run.get("status_counts", {}).items()))
     lines = [format_table(table_rows(cases)), ""]
     lines += [f"failed: {line}" for line in failures(cases)]
+    lines += [f"skipped: {r['case_id']}: {r['message']}" for r in cases if r["status"] == "skipped"]
+    if run.get("complete") is False:
+        lines.append(f"incomplete: the run was interrupted; `--resume {path}` runs the cases it lacks")
     timed = [r for r in cases if r.get("stats")]
     unstable = sum(1 for r in timed if r["stats"]["unstable"])
     if unstable:

@@ -1,3 +1,7 @@
+import subprocess
+import sys
+from pathlib import Path
+
 import psutil
 import pytest
 
@@ -6,6 +10,21 @@ from bench.world import WorldPool
 
 # Two measured rounds, no warm-up: the tests check what the harness records, not how fast anything is.
 TEST_ROUNDS = RoundSettings(warmup_rounds=0, min_rounds=2, max_rounds=2, budget_s=0.0, case_timeout_s=120.0)
+
+
+ROOT = Path(__file__).resolve().parent.parent
+# The benchmark's command line at its cheapest: one 2-rank world, the dummy model, three rounds.
+FAST = ["--mesh", "2", "--model", "dummy", "--min-rounds", "3", "--max-rounds", "3", "--warmup-rounds", "0",
+        "--budget-s", "0", "-p", "no:cacheprovider"]
+
+
+def bench_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "pytest", "bench/", "-q", *args]
+
+
+def run_bench(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """`python -m pytest bench/ -q ARGS` as a user runs it."""
+    return subprocess.run(bench_command(*args), cwd=ROOT, capture_output=True, text=True, timeout=timeout)
 
 
 def process_running(pid: int) -> bool:
