@@ -37,3 +37,17 @@ def worlds():
     pool = WorldPool()
     yield pool
     pool.close()
+
+
+def left_running(pids: list[int], grace_s: float = 15.0) -> list[int]:
+    """The processes still running after `grace_s`: multiprocessing's resource tracker, for one, exits only once it
+    sees its parent gone."""
+    procs = []
+    for pid in pids:
+        try:
+            procs.append(psutil.Process(pid))
+        except psutil.NoSuchProcess:
+            pass
+    _, alive = psutil.wait_procs(procs, timeout=grace_s)
+    return [p.pid for p in alive if process_running(p.pid)]
+
