@@ -123,3 +123,5 @@ def test_results_folder_lost_mid_run_fails_the_cases_not_the_run(tmp_path):
     assert "2 failed, 1 passed" in stdout.splitlines()[-1]  # the run went on to its last case
     assert stdout.count(f"error: results file {path} not written") == 2
     assert stderr.strip().splitlines()[-1].startswith(f"statedict-bench: error: results file {path} not written")
+    saved = json.loads((tmp_path / "moved" / "run.json").read_text())  # what was written before is intact
+    assert list(_records(saved)) == ["null-noop-mesh2"] and saved["run"]["complete"] is False
