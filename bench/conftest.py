@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.matrix import Case, expand
+from bench.fault_cases import FAULT_KINDS, parse_faults, with_faults
+from bench.matrix import expand
 from bench.progress import ResultWriter
 from bench.resume import done_case_ids, load_previous
 from bench.results_file import target_path
@@ -25,7 +26,6 @@ _WRITER = pytest.StashKey[ResultWriter]()
 _PREVIOUS = pytest.StashKey[dict]()
 _SELECTED = pytest.StashKey[int]()
 CASE_FIELDS = ("api", "op", "state_dict_type", "options", "model", "mesh_shape")
-FAULT_KINDS = ("raise", "refuse", "segfault", "kill", "exit", "hang")
 ROUND_OPTIONS = (("min_rounds", "--min-rounds"), ("max_rounds", "--max-rounds"), ("warmup_rounds", "--warmup-rounds"),
                  ("budget_s", "--budget-s"), ("case_timeout_s", "--case-timeout-s"))
 
@@ -37,7 +37,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="measure only these zoo models (repeat or comma-separate); default: the profile's")
     group.addoption("--mesh", action="append", default=[],
                     help="measure only these mesh shapes, e.g. 2 or 2x2 (repeat or comma-separate)")
-    group.addoption("--world-size", type=int, help="only meshes of this many ranks; a --mesh of another size is refused")
+    group.addoption("--world-size", type=int,
+                    help="only meshes of this many ranks; a --mesh of another size is refused")
     group.addoption("--min-rounds", type=int, help="override the profile's minimum measured rounds")
     group.addoption("--max-rounds", type=int, help="override the profile's maximum measured rounds")
     group.addoption("--warmup-rounds", type=int, help="override the profile's warm-up rounds")
@@ -60,7 +61,7 @@ def _checked_selection(config: pytest.Config) -> Selection:
                  if config.getoption(option) is not None}
     selection = select(config.getoption("--profile"), config.getoption("--model"), config.getoption("--mesh"),
                        config.getoption("--world-size"), overrides)
-    _parse_faults(config.getoption("--fault"))
+    parse_faults(config.getoption("--fault"))
     cap = config.getoption("--max-host-memory-gb")
     if cap is not None and cap <= 0:
         raise BadInput(f"--max-host-memory-gb must be > 0, got {cap}")
@@ -79,27 +80,6 @@ def _output_path(config: pytest.Config) -> Path | None:
         return target_path(json_option)
     resume = config.getoption("--resume")
     return Path(resume) if resume else None
-
-
-def _parse_faults(values: list[str]) -> list[dict]:
-    faults = []
-    for value in values:
-        kind, _, rank = value.partition(":")
-        if kind not in FAULT_KINDS or (rank and not rank.isdigit()):
-            raise BadInput(f"--fault {value!r} is not KIND[:RANK] with KIND one of {', '.join(FAULT_KINDS)}")
-        faults.append({"fault": kind, "fault_rank": int(rank or 0)})
-    return faults
-
-
-def _with_faults(cases: list[Case], faults: list[dict]) -> list[Case]:
-    """The fault cases of each mesh right after its null case, so that the cases after them show the run going on."""
-    out = []
-    for case in cases:
-        out.append(case)
-        if case.api == "null":
-            out += [Case(api="null", op="noop", state_dict_type=None, options=tuple(sorted(f.items())),
-                         mesh_shape=case.mesh_shape) for f in faults if f["fault_rank"] < case.world_size]
-    return out
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -150,8 +130,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "mesh_shape" not in metafunc.fixturenames:
         return
     selection = metafunc.config.stash[_SELECTION]
-    cases = _with_faults(expand(selection.meshes, selection.models),
-                         _parse_faults(metafunc.config.getoption("--fault")))
+    cases = with_faults(expand(selection.meshes, selection.models),
+                         parse_faults(metafunc.config.getoption("--fault")))
     metafunc.parametrize(CASE_FIELDS, [(c.api, c.op, c.state_dict_type, c.options_dict, c.model, c.mesh_shape)
                                        for c in cases], ids=[c.id for c in cases])
 
