@@ -90,7 +90,7 @@ def pytest_cmdline_main(config: pytest.Config):
         return None
     try:
         config.stash[_SELECTION] = _checked_selection(config)
-    except BadInput as exc:
+    except ValueError as exc:  # BadInput, and the ValueError of any other option check
         print(f"statedict-bench: error: {exc}", file=sys.stderr)
         return 2
     return None
@@ -105,24 +105,18 @@ def pytest_configure(config: pytest.Config) -> None:
     if _SELECTION not in config.stash:  # this conftest was not an initial one: pytest_cmdline_main did not run
         try:
             config.stash[_SELECTION] = _checked_selection(config)
-        except BadInput as exc:
+        except ValueError as exc:
             pytest.exit(f"statedict-bench: error: {exc}", returncode=2)
-    selection = config.stash[_SELECTION]
-    previous = config.stash.get(_PREVIOUS, None)
-    cap = config.getoption("--max-host-memory-gb")
-    config.stash[_SESSION] = BenchSession(
-        selection.profile, selection.settings, host_memory_cap_bytes=None if cap is None else int(cap * 2**30),
-        first_sequence=len(done_case_ids(previous)) if previous else 0)
     output = _output_path(config)
     if output is not None:
-        config.stash[_WRITER] = ResultWriter(config, output, previous)
+        config.stash[_WRITER] = ResultWriter(config, output, config.stash.get(_PREVIOUS, None))
         config._benchmarksession.json = None  # the suite writes the file, after every case (bench/progress.py)
     # SIGTERM ends the run as Ctrl-C does: worlds shut down, the file says what finished and that it is incomplete.
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    if _SESSION in config.stash:
+    if _SELECTION in config.stash:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
@@ -159,7 +153,13 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 @pytest.fixture(scope="session")
 def bench_session(request: pytest.FixtureRequest):
-    session = request.config.stash[_SESSION]
+    selection = request.config.stash[_SELECTION]
+    previous = request.config.stash.get(_PREVIOUS, None)
+    cap = request.config.getoption("--max-host-memory-gb")
+    session = BenchSession(selection.profile, selection.settings,
+                           first_sequence=len(done_case_ids(previous)) if previous else 0,
+                           host_memory_cap_bytes=None if cap is None else int(cap * 2**30))
+    request.config.stash[_SESSION] = session
     yield session
     session.close()
 
@@ -196,9 +196,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int):
     # After every other plugin: the worlds are stopped, so the run's figures (world starts, rank pids) are final.
     config = session.config
     writer, bench = config.stash.get(_WRITER, None), config.stash.get(_SESSION, None)
-    if writer is None or bench is None or not (bench.records or writer.previous):
+    finished = len(bench.records) if bench else 0  # no session: no case ran (a resumed run may have none left)
+    if writer is None or not (finished or writer.previous):
         return result
-    complete = exitstatus != pytest.ExitCode.INTERRUPTED and len(bench.records) == config.stash.get(_SELECTED, -1)
+    complete = exitstatus != pytest.ExitCode.INTERRUPTED and finished == config.stash.get(_SELECTED, -1)
     try:
         writer.write(complete=complete)
     except OSError as exc:

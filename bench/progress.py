@@ -40,6 +40,8 @@ class ResultWriter:
             commit_info=commit_info)
         self.config.hook.pytest_benchmark_update_json(config=self.config, benchmarks=benchmarks, output_json=output)
         if self.previous is not None:
+            if "run" not in output:  # no case ran in this run: it continues the previous one unchanged
+                output["run"] = {**self.previous["run"], "status_counts": {}, "cases": 0}
             merge(self.previous, output)
         output["run"]["complete"] = complete
         return output

@@ -104,6 +104,9 @@ def test_resume_runs_only_the_missing_cases_and_completes_the_file(sigterm_run):
     run = data["run"]
     assert run["complete"] is True and run["cases"] == 2 and run["status_counts"] == {"ok": 2}
     assert [r["complete"] for r in run["resumed_runs"]] == [False]
+    again = run_bench(*FAST, *SELECT, "--case-timeout-s", "600", "--resume", str(path))  # nothing left to run
+    assert again.returncode == 5 and "no case of profile 'quick' that the resumed file lacks" in again.stdout
+    assert _records(json.loads(path.read_text())) == records
 
 
 def test_results_folder_lost_mid_run_fails_the_cases_not_the_run(tmp_path):
