@@ -23,9 +23,7 @@ def load_result_file(path: str | Path) -> dict[str, Any]:
         data = json.loads(path.read_text())
     except FileNotFoundError:
         raise ResultFileError(f"{path}: no such file") from None
-    except UnicodeDecodeError:
-        raise ResultFileError(f"{path}: not valid JSON (binary, not UTF-8 text)") from None
-    except OSError as exc:
+    except (OSError, UnicodeDecodeError) as exc:
         raise ResultFileError(f"{path}: cannot read: {exc}") from None
     except json.JSONDecodeError as exc:
         raise ResultFileError(f"{path}: not valid JSON (truncated or corrupt?): {exc}") from None

@@ -47,7 +47,7 @@ def _run_file(**run) -> str:
 @pytest.mark.parametrize("content,message", [
     (b"{not json", "not valid JSON"),
     (_run_file()[:40].encode(), "not valid JSON"),  # truncated
-    (pickle.dumps({"run": {}}), "not valid JSON"),  # never unpickled
+    (pickle.dumps({"run": {}}), "cannot read: 'utf-8' codec can't decode"),  # never unpickled
     (b'{"a": 1}', "not a statedict-bench result file"),
     (b'{"run": 5, "benchmarks": []}', "malformed result file"),
     (b'{"run": {"schema_version": 1}, "benchmarks": [{"stats": {}}]}', "malformed result file"),
