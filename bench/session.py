@@ -46,17 +46,20 @@ class BenchSession:
         host = host_available_bytes(self.pool.live_rank_pids(), self.host_memory_cap_bytes)
         return shortfall(need, host, device_total_bytes())
 
+    def _run(self, case: Case) -> tuple[World, CaseOutcome]:
+        world = self.pool.get(case.mesh_shape)
+        try:
+            outcome = world.run_case(case.as_spec(), self.settings, case_timeout_s(self.settings, case))
+        except WorldStartError as exc:
+            outcome = CaseOutcome("error", str(exc), [None] * case.world_size)
+        return world, outcome
+
     def measure(self, case: Case) -> dict[str, Any]:
-        world = None
-        reason = self.memory_shortfall(case)
+        reason = self.memory_shortfall(case)  # checked first: a case that cannot fit starts no world
         if reason:
-            outcome = CaseOutcome("skipped", reason, [None] * case.world_size)
+            world, outcome = None, CaseOutcome("skipped", reason, [None] * case.world_size)
         else:
-            world = self.pool.get(case.mesh_shape)
-            try:
-                outcome = world.run_case(case.as_spec(), self.settings, case_timeout_s(self.settings, case))
-            except WorldStartError as exc:
-                outcome = CaseOutcome("error", str(exc), [None] * case.world_size)
+            world, outcome = self._run(case)
         record = record_from_world(world, case, outcome, self.settings)
         # position in the run (a resumed one included): timed and untimed cases live in two lists
         record["sequence"] = self.first_sequence + len(self.records)
