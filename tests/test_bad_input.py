@@ -3,6 +3,7 @@ process; a few command lines check what a user sees."""
 
 import json
 import pickle
+import shutil
 
 import pytest
 
@@ -70,6 +71,12 @@ def test_unwritable_results_path_is_refused_before_the_run(tmp_path):
         with pytest.raises(BadInput, match=message):
             check_writable(path)
     check_writable(tmp_path / "new" / "x.json")  # a folder that does not exist yet is made
+
+
+def test_full_results_folder_is_refused_before_the_run(tmp_path, monkeypatch):
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(2**40, 2**40 - 2**20, 2**20))
+    with pytest.raises(BadInput, match=r"results folder .* is full: 1.0 MiB free"):
+        check_writable(tmp_path / "x.json")
 
 
 @pytest.mark.parametrize("args,message", [
