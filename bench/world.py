@@ -134,12 +134,12 @@ class World:
         return [reply["value"] for reply in outcome.replies]
 
     def _send(self, message: dict[str, Any], timeout_s: float) -> CaseOutcome:
-        if not self.alive:
-            self.kill()
-            self.start()
-        for conn in self._conns:
-            conn.send(message)
         try:
+            if not self.alive:
+                self.kill()
+                self.start()
+            for conn in self._conns:
+                conn.send(message)
             replies, death = self._collect(timeout_s, stop_early_on_error=True)
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM mid-case: the ranks are busy, asking them to stop would wait
             self.kill()
