@@ -1,7 +1,8 @@
 """The result file, rewritten whole after every case: on disk it is always valid JSON holding every finished case,
 so an interrupted run loses only the case it was in. `run.complete` is false until every selected case is done.
 
-Its layout is pytest-benchmark's own (built by its hooks) plus the suite's `run` and `untimed_cases`. The suite writes it rather than pytest-benchmark, which writes once, at the end.
+Its layout is pytest-benchmark's own (built by its hooks) plus the suite's `run` and `untimed_cases`. The suite
+writes it rather than pytest-benchmark, which writes once, at the end.
 """
 
 from __future__ import annotations
