@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # statedict-bench: run a profile of the benchmark and print its summary, or run the suite's own tests.
 #
-#   ./run_bench.sh [PROFILE] [--results-dir DIR] [--python PY] [-- PYTEST_ARGS...]
+#   ./run_bench.sh [PROFILE] [--results-dir DIR] [--python PY] [--resume FILE] [-- PYTEST_ARGS...]
 #   ./run_bench.sh test [-- PYTEST_ARGS...]
 #
 # Settings come from flags, with environment variables as defaults (as torchtitan's run script does).
@@ -20,12 +20,14 @@ usage() {
   PROFILE            quick (default; about 10 minutes on 2 cores), nightly or full      [env PROFILE]
   --results-dir DIR  where the result file goes (default: results)                      [env RESULTS_DIR]
   --python PY        interpreter to run with (default: python3)                         [env PYTHON]
+  --resume FILE      continue the interrupted run of FILE (same PROFILE and options), into FILE
   -- ARGS            passed to pytest, e.g. -- -k fsdp2 --mesh 2 --model dummy
   test               install what the tests need and run them (what .ci/run does)
 EOT
 }
 
 mode=bench
+RESUME=""
 extra=()
 while (($#)); do
   case "$1" in
@@ -35,6 +37,7 @@ while (($#)); do
     --profile) PROFILE=${2:?--profile needs a value}; shift ;;
     --results-dir) RESULTS_DIR=${2:?--results-dir needs a value}; shift ;;
     --python) PYTHON=${2:?--python needs a value}; shift ;;
+    --resume) RESUME=${2:?--resume needs a value}; shift ;;
     --) shift; extra=("$@"); break ;;
     *) echo "run_bench.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
@@ -60,16 +63,44 @@ if [[ $mode == test ]]; then
   exec "$PYTHON" -m pytest tests -q "${extra[@]}"
 fi
 
-mkdir -p "$RESULTS_DIR"
-out="$RESULTS_DIR/$(date -u +%Y%m%dT%H%M%SZ)_${PROFILE}.json"
+fail() { echo "run_bench.sh: error: $*" >&2; exit 2; }
+if [[ -n $RESUME ]]; then
+  [[ -f $RESUME ]] || fail "cannot resume $RESUME: no such file"
+  out=$RESUME
+  extra=(--resume "$RESUME" "${extra[@]}")
+else
+  mkdir -p "$RESULTS_DIR" 2>/dev/null || fail "cannot create results folder $RESULTS_DIR"
+  # A name of its own even for two runs started in the same second: mktemp adds a random part and reserves it.
+  out=$(mktemp --suffix=.json "$RESULTS_DIR/$(date -u +%Y%m%dT%H%M%SZ)_${PROFILE}_XXXXXX" 2>/dev/null) \
+    || fail "results folder $RESULTS_DIR is not writable"
+fi
 log="${out%.json}.log"
-echo "statedict-bench: profile $PROFILE; pytest output in $log"
-set +e
+private=$(mktemp -d)  # mode 0700
+trap 'rm -rf "$private"' EXIT
+mkfifo "$private/output"
+
+# pytest runs in the background so that SIGTERM or Ctrl-C reach it through the trap below: it then stops its
+# worlds and leaves the result file marked incomplete (a background job of a script ignores SIGINT itself).
 # The full pytest-benchmark table goes to the log only: the summary below has one row per case.
-"$PYTHON" -m pytest bench/ --profile="$PROFILE" --benchmark-json="$out" -q "${extra[@]}" 2>&1 \
-  | tee "$log" | sed -u '/^-* benchmark /,$d'
-status=${PIPESTATUS[0]}
+tee "$log" <"$private/output" | sed -u '/^-* benchmark /,$d' &
+reader=$!
+"$PYTHON" -m pytest bench/ --profile="$PROFILE" --benchmark-json="$out" -q "${extra[@]}" >"$private/output" 2>&1 &
+pid=$!
+trap 'kill -TERM "$pid" 2>/dev/null' TERM INT
+set +e
+wait "$pid"
+status=$?
+while kill -0 "$pid" 2>/dev/null; do  # wait returned early for a signal: pytest is still shutting down
+  wait "$pid"
+  status=$?
+done
+wait "$reader"
 set -e
+trap - TERM INT
+if ((status == 2)) && [[ ! -s $out ]]; then  # bad input: pytest's one line says it all; leave no files
+  rm -f "$out" "$log"
+  exit 2
+fi
 echo
 if [[ -s $out ]]; then
   "$PYTHON" -m bench.summary "$out"
@@ -77,5 +108,6 @@ else
   echo "no result file was written; see $log" >&2
   rm -f "$out"
 fi
+echo "pytest output: $log"
 tail -n 1 "$log"
 exit "$status"

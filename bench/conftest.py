@@ -1,24 +1,33 @@
-"""pytest wiring of the benchmark: options, the case matrix as parameters, the run's session, the JSON additions.
+"""pytest wiring of the benchmark: options, the case matrix as parameters, the run's session, the result file.
 
-`python -m pytest bench/ --profile=quick --benchmark-json=FILE [-k EXPR]`.
+`python -m pytest bench/ --profile=quick --benchmark-json=FILE [-k EXPR] [--resume FILE]`.
 """
 
 from __future__ import annotations
 
-import tempfile
+import signal
+import sys
+from dataclasses import asdict
+from pathlib import Path
 
 import pytest
 
-from bench.checkpoint_files import make_private_dir, remove_tree
+from bench.fault_cases import FAULT_KINDS, parse_faults, with_faults
 from bench.matrix import expand
-from bench.results_file import write_json_atomically
-from bench.profiles import RoundSettings, UnknownProfileError, get_profile
+from bench.progress import ResultWriter
+from bench.resume import done_case_ids, load_previous
+from bench.results_file import target_path
+from bench.selection import BadInput, Selection, check_checkpoint_folder, check_writable, select
 from bench.session import BenchSession
-from models import UnknownModelError, get_model_spec
 
 _SESSION = pytest.StashKey[BenchSession]()
-_SELECTION = pytest.StashKey[dict]()
+_SELECTION = pytest.StashKey[Selection]()
+_WRITER = pytest.StashKey[ResultWriter]()
+_PREVIOUS = pytest.StashKey[dict]()
+_SELECTED = pytest.StashKey[int]()
 CASE_FIELDS = ("api", "op", "state_dict_type", "options", "model", "mesh_shape")
+ROUND_OPTIONS = (("min_rounds", "--min-rounds"), ("max_rounds", "--max-rounds"), ("warmup_rounds", "--warmup-rounds"),
+                 ("budget_s", "--budget-s"), ("case_timeout_s", "--case-timeout-s"))
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -28,11 +37,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="measure only these zoo models (repeat or comma-separate); default: the profile's")
     group.addoption("--mesh", action="append", default=[],
                     help="measure only these mesh shapes, e.g. 2 or 2x2 (repeat or comma-separate)")
+    group.addoption("--world-size", type=int,
+                    help="only meshes of this many ranks; a --mesh of another size is refused")
     group.addoption("--min-rounds", type=int, help="override the profile's minimum measured rounds")
     group.addoption("--max-rounds", type=int, help="override the profile's maximum measured rounds")
     group.addoption("--warmup-rounds", type=int, help="override the profile's warm-up rounds")
     group.addoption("--budget-s", type=float, help="override the profile's time budget per case (seconds)")
-    group.addoption("--case-timeout-s", type=float, help="override the profile's per-case timeout (seconds)")
+    group.addoption("--case-timeout-s", type=float,
+                    help="override the profile's per-case timeout (seconds; scaled up for models over 10M params)")
+    group.addoption("--resume", metavar="FILE",
+                    help="continue the interrupted run of FILE: run only the cases it lacks; the result goes to "
+                         "--benchmark-json, or back into FILE without it")
+    group.addoption("--max-host-memory-gb", type=float,
+                    help="host memory a case may count on at most (default: what the machine has available)")
+    group.addoption("--fault", action="append", default=[], metavar="KIND[:RANK]",
+                    help=f"for the suite's tests: add a null case per mesh whose rank RANK (default 0) fails with "
+                         f"KIND: {', '.join(FAULT_KINDS)}")
     group.addoption("--checkpoint-dir", default=None,
                     help="folder for checkpoints (a private subfolder is made and removed); default: the system's "
                          "temporary folder, which must be on the disk you want measured")
@@ -42,87 +62,136 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="size of the file and copy used to measure the machine's ceilings (MiB, default 256)")
 
 
-def _split(values: list[str]) -> list[str]:
-    return [part.strip() for value in values for part in value.split(",") if part.strip()]
-
-
-def _parse_mesh(text: str) -> tuple[int, ...]:
-    try:
-        shape = tuple(int(part) for part in text.lower().split("x"))
-    except ValueError:
-        raise ValueError(f"mesh {text!r} is not a shape like 4 or 2x2") from None
-    if not 1 <= len(shape) <= 2 or min(shape) < 1:
-        raise ValueError(f"mesh {text!r} must be one or two positive sizes, like 4 or 2x2")
-    return shape
-
-
-def _selection(config: pytest.Config) -> dict:
-    profile = get_profile(config.getoption("--profile"))
-    chosen = _split(config.getoption("--model"))
-    models = chosen or list(profile.models)
-    checkpoint_models = chosen or list(profile.checkpoint_models or profile.models)
-    for model in models:
-        get_model_spec(model)
-    meshes = [_parse_mesh(m) for m in _split(config.getoption("--mesh"))] or list(profile.mesh_shapes)
-    overrides = {name: config.getoption(option) for name, option in (
-        ("min_rounds", "--min-rounds"), ("max_rounds", "--max-rounds"), ("warmup_rounds", "--warmup-rounds"),
-        ("budget_s", "--budget-s"), ("case_timeout_s", "--case-timeout-s")) if config.getoption(option) is not None}
-    base = profile.rounds
-    fields = {f: getattr(base, f) for f in base.__dataclass_fields__}
-    if "min_rounds" in overrides and "max_rounds" not in overrides:
-        fields["max_rounds"] = max(fields["max_rounds"], overrides["min_rounds"])
-    settings = RoundSettings(**{**fields, **overrides})
-    checkpoint_parent = config.getoption("--checkpoint-dir")
-    _check_writable(checkpoint_parent)
+def _checked_selection(config: pytest.Config) -> Selection:
+    """Everything the command line names, checked before anything runs; raises BadInput."""
+    overrides = {name: config.getoption(option) for name, option in ROUND_OPTIONS
+                 if config.getoption(option) is not None}
+    selection = select(config.getoption("--profile"), config.getoption("--model"), config.getoption("--mesh"),
+                       config.getoption("--world-size"), overrides)
+    parse_faults(config.getoption("--fault"))
+    cap = config.getoption("--max-host-memory-gb")
+    if cap is not None and cap <= 0:
+        raise BadInput(f"--max-host-memory-gb must be > 0, got {cap}")
     if config.getoption("--ceiling-mib") < 8:
-        raise ValueError("--ceiling-mib must be at least 8")
-    return {"profile": profile, "models": models, "checkpoint_models": checkpoint_models, "meshes": meshes,
-            "settings": settings,
-            "checkpoint_parent": checkpoint_parent}
+        raise BadInput(f"--ceiling-mib must be at least 8, got {config.getoption('--ceiling-mib')}")
+    check_checkpoint_folder(config.getoption("--checkpoint-dir"))
+    resume = config.getoption("--resume")
+    if resume:
+        config.stash[_PREVIOUS] = load_previous(Path(resume), selection.profile.name, asdict(selection.settings))
+    output = _output_path(config)
+    if output is not None:
+        check_writable(output)
+    return selection
 
 
-def _check_writable(parent: str | None) -> None:
-    """A checkpoint folder that cannot be written is said before the run, not as hundreds of failed cases."""
+def _output_path(config: pytest.Config) -> Path | None:
+    json_option = config.getoption("benchmark_json", None)
+    if json_option is not None:
+        return target_path(json_option)
+    resume = config.getoption("--resume")
+    return Path(resume) if resume else None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config):
+    """Bad input ends the run here, before pytest configures anything: one line, exit code 2, no file written.
+    (A pytest.UsageError would exit with 4 and print pytest's usage.)"""
+    if config.option.help or config.option.version:
+        return None
     try:
-        remove_tree(make_private_dir(parent, prefix="statedict-bench-probe-"))
-    except OSError as exc:
-        raise ValueError(f"checkpoint folder {parent or tempfile.gettempdir()!r} is not writable: {exc}") from None
+        config.stash[_SELECTION] = _checked_selection(config)
+    except ValueError as exc:  # BadInput, and the ValueError of any other option check
+        print(f"statedict-bench: error: {exc}", file=sys.stderr)
+        return 2
+    return None
 
 
+def _stop_on_sigterm(signum, frame):
+    raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+
+@pytest.hookimpl(trylast=True)  # after pytest-benchmark's, which makes its session
 def pytest_configure(config: pytest.Config) -> None:
-    try:
-        config.stash[_SELECTION] = _selection(config)
-    except (UnknownProfileError, UnknownModelError, ValueError) as exc:
-        raise pytest.UsageError(str(exc)) from None
+    if _SELECTION not in config.stash:  # this conftest was not an initial one: pytest_cmdline_main did not run
+        try:
+            config.stash[_SELECTION] = _checked_selection(config)
+        except ValueError as exc:
+            pytest.exit(f"statedict-bench: error: {exc}", returncode=2)
+    output = _output_path(config)
+    if output is not None:
+        config.stash[_WRITER] = ResultWriter(config, output, config.stash.get(_PREVIOUS, None))
+        config._benchmarksession.json = None  # the suite writes the file, after every case (bench/progress.py)
+    # SIGTERM ends the run as Ctrl-C does: worlds shut down, the file says what finished and that it is incomplete.
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _SELECTION in config.stash:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "mesh_shape" not in metafunc.fixturenames:
         return
     selection = metafunc.config.stash[_SELECTION]
-    cases = expand(selection["meshes"], selection["models"], selection["checkpoint_models"])
+    cases = with_faults(expand(selection.meshes, selection.models, selection.checkpoint_models),
+                        parse_faults(metafunc.config.getoption("--fault")))
     metafunc.parametrize(CASE_FIELDS, [(c.api, c.op, c.state_dict_type, c.options_dict, c.model, c.mesh_shape)
                                        for c in cases], ids=[c.id for c in cases])
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    previous = config.stash.get(_PREVIOUS, None)
+    if previous is None:
+        return
+    done = done_case_ids(previous)
+    held = [item for item in items if getattr(item, "callspec", None) and item.callspec.id in done]
+    if held:
+        config.hook.pytest_deselected(items=held)
+        items[:] = [item for item in items if item not in held]
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
+    session.config.stash[_SELECTED] = len(session.items)
     if not session.items and session.config.stash.get(_SELECTION, None):
         keyword = session.config.getoption("keyword") or ""
+        resumed = " that the resumed file lacks" if session.config.getoption("--resume") else ""
         session.config.get_terminal_writer().line(
-            f"statedict-bench: no case of profile {session.config.getoption('--profile')!r} matches "
+            f"statedict-bench: no case of profile {session.config.getoption('--profile')!r}{resumed} matches "
             f"the selection{f' -k {keyword!r}' if keyword else ''}", red=True)
 
 
 @pytest.fixture(scope="session")
 def bench_session(request: pytest.FixtureRequest):
     selection = request.config.stash[_SELECTION]
-    session = BenchSession(selection["profile"], selection["settings"],
-                           checkpoint_parent=selection["checkpoint_parent"],
+    previous = request.config.stash.get(_PREVIOUS, None)
+    cap = request.config.getoption("--max-host-memory-gb")
+    session = BenchSession(selection.profile, selection.settings,
+                           checkpoint_parent=request.config.getoption("--checkpoint-dir"),
                            fsync=not request.config.getoption("--no-fsync"),
-                           ceiling_bytes=request.config.getoption("--ceiling-mib") * 2**20)
+                           ceiling_bytes=request.config.getoption("--ceiling-mib") * 2**20,
+                           first_sequence=len(done_case_ids(previous)) if previous else 0,
+                           host_memory_cap_bytes=None if cap is None else int(cap * 2**30))
     request.config.stash[_SESSION] = session
     yield session
     session.close()
+
+
+@pytest.fixture
+def save_progress(request: pytest.FixtureRequest):
+    """Call after a case: rewrites the result file. Returns why it could not (the case is then an error)."""
+    writer = request.config.stash.get(_WRITER, None)
+
+    def save() -> str | None:
+        if writer is None:
+            return None
+        try:
+            writer.write(complete=False)
+        except OSError as exc:
+            return f"results file {writer.path} not written: {exc.strerror or exc}"
+        return None
+
+    return save
 
 
 def pytest_benchmark_update_json(config: pytest.Config, benchmarks, output_json: dict) -> None:
@@ -134,14 +203,20 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks, output_json:
         {"name": record["case_id"], "extra_info": record} for record in session.records if not record["rank_times_s"]]
 
 
-@pytest.hookimpl(hookwrapper=True)
+@pytest.hookimpl(wrapper=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int):
-    yield
-    # pytest-benchmark writes no file when no case was timed; the unsupported and failed cases must still be kept.
-    bench = session.config.stash.get(_SESSION, None)
-    path = session.config.getoption("benchmark_json", None)
-    if bench is None or path is None or any(record["rank_times_s"] for record in bench.records):
-        return
-    output = {"machine_info": {}, "commit_info": {}, "benchmarks": [], "version": None}
-    pytest_benchmark_update_json(session.config, [], output)
-    write_json_atomically(path, output)
+    result = yield
+    # After every other plugin: the worlds are stopped, so the run's figures (world starts, rank pids) are final.
+    config = session.config
+    writer, bench = config.stash.get(_WRITER, None), config.stash.get(_SESSION, None)
+    finished = len(bench.records) if bench else 0  # no session: no case ran (a resumed run may have none left)
+    if writer is None or not (finished or writer.previous):
+        return result
+    complete = exitstatus != pytest.ExitCode.INTERRUPTED and finished == config.stash.get(_SELECTED, -1)
+    try:
+        writer.write(complete=complete)
+    except OSError as exc:
+        print(f"statedict-bench: error: results file {writer.path} not written: {exc.strerror or exc}",
+              file=sys.stderr)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    return result

@@ -1,24 +1,37 @@
-"""Writing and reading result files: JSON only, written whole or not at all."""
+"""Writing result files: JSON only, written whole or not at all."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, Iterator
 
 
-def write_json_atomically(path: str | os.PathLike | Any, data: dict[str, Any]) -> None:
-    """Write to a temporary file in the same folder, then rename: a reader never sees half a file."""
-    # pytest-benchmark's --benchmark-json is a path from 5.3 on, an open file before
-    target = Path(path if isinstance(path, (str, os.PathLike)) else path.name)
+def target_path(path: str | os.PathLike | Any) -> Path:
+    """--benchmark-json as a path (bench/json_option.py), or as the open file older set-ups give."""
+    return Path(path if isinstance(path, (str, os.PathLike)) else path.name)
+
+
+@contextlib.contextmanager
+def atomic_binary_file(path: str | os.PathLike | Any) -> Iterator[BinaryIO]:
+    """A temporary file in the same folder, renamed over `path` when the block ends without an exception: a
+    reader never sees half a file, and an interrupted write leaves the previous file as it was."""
+    target = target_path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     try:
-        with os.fdopen(fd, "w") as out:
-            json.dump(data, out, indent=2)
+        with os.fdopen(fd, "wb") as out:
+            yield out
         os.replace(tmp, target)
     except BaseException:
-        os.unlink(tmp)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
         raise
+
+
+def write_json_atomically(path: str | os.PathLike | Any, data: dict[str, Any]) -> None:
+    with atomic_binary_file(path) as out:
+        out.write(json.dumps(data, indent=2).encode())

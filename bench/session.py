@@ -11,6 +11,7 @@ from typing import Any
 from bench.ceilings import add_fraction_of_ceiling, measure_ceilings
 from bench.checkpoint_files import make_private_dir, remove_tree
 from bench.matrix import Case
+from bench.memory_need import device_total_bytes, estimate, host_available_bytes, shortfall
 from bench.profiles import Profile, RoundSettings
 from bench.record import build_record, model_facts
 from bench.run_info import start_run_info
@@ -27,9 +28,10 @@ def case_timeout_s(settings: RoundSettings, case: Case) -> float:
     return settings.case_timeout_s * max(1.0, (params or 0) / 10e6)
 
 
-def record_from_world(world: World, case: Case, outcome: CaseOutcome, settings: RoundSettings) -> dict[str, Any]:
+def record_from_world(world: World | None, case: Case, outcome: CaseOutcome,
+                      settings: RoundSettings) -> dict[str, Any]:
     """The case's record, with device, backend, dtype and threads as the world's ranks reported them."""
-    ready = world.rank_info[0] if world.rank_info else {}  # empty when the world failed to start
+    ready = world.rank_info[0] if world and world.rank_info else {}  # empty when the world did not start
     return build_record(case, outcome, settings, device=ready.get("device"), backend=ready.get("backend"),
                         dtype=ready.get("dtype"), threads_per_rank=ready.get("threads"))
 
@@ -55,11 +57,15 @@ def _with_disk_note(message: str, folder: Path) -> str:
 
 class BenchSession:
     def __init__(self, profile: Profile, settings: RoundSettings, *, checkpoint_parent: str | None = None,
-                 fsync: bool = True, ceiling_bytes: int = 256 * 2**20) -> None:
+                 fsync: bool = True, ceiling_bytes: int = 256 * 2**20, first_sequence: int = 0,
+                 host_memory_cap_bytes: int | None = None) -> None:
         self.profile = profile
         self.settings = settings
         self.pool = WorldPool()
         self.records: list[dict[str, Any]] = []
+        self.first_sequence = first_sequence
+        """Cases already in the file this run resumes: the new records are numbered after them."""
+        self.host_memory_cap_bytes = host_memory_cap_bytes
         self.fsync = fsync
         self.checkpoint_root = make_private_dir(checkpoint_parent)
         """Every case's checkpoint folder lives under this private folder; removed when the session closes."""
@@ -84,6 +90,11 @@ class BenchSession:
             self._sources[key] = folder
         return self._sources[key]
 
+    def memory_shortfall(self, case: Case) -> str | None:
+        need = estimate(case, model_facts(case.model)[0])
+        host = host_available_bytes(self.pool.live_rank_pids(), self.host_memory_cap_bytes)
+        return shortfall(need, host, device_total_bytes())
+
     def _run(self, case: Case) -> tuple[World, CaseOutcome]:
         spec = case.as_spec()
         folder = make_private_dir(self.checkpoint_root, prefix="case-")
@@ -106,10 +117,15 @@ class BenchSession:
             remove_tree(folder)  # also after a failed or killed case: nothing is left on disk
 
     def measure(self, case: Case) -> dict[str, Any]:
-        world, outcome = self._run(case)
+        reason = self.memory_shortfall(case)  # checked first: a case that cannot fit starts no world
+        if reason:
+            world, outcome = None, CaseOutcome("skipped", reason, [None] * case.world_size)
+        else:
+            world, outcome = self._run(case)
         record = record_from_world(world, case, outcome, self.settings)
         add_fraction_of_ceiling(record, self.run_info["ceilings"])
-        record["sequence"] = len(self.records)  # position in the run: timed and untimed cases live in two lists
+        # position in the run (a resumed one included): timed and untimed cases live in two lists
+        record["sequence"] = self.first_sequence + len(self.records)
         self.records.append(record)
         return record
 

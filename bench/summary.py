@@ -71,6 +71,9 @@ def summarize_file(path: str | Path) -> str:
     counts = ", ".join(f"{n} {status}" for status, n in sorted(run.get("status_counts", {}).items()))
     lines = [format_table(table_rows(cases)), ""]
     lines += [f"failed: {line}" for line in failures(cases)]
+    lines += [f"skipped: {r['case_id']}: {r['message']}" for r in cases if r["status"] == "skipped"]
+    if run.get("complete") is False:
+        lines.append(f"incomplete: the run was interrupted; `--resume {path}` runs the cases it lacks")
     timed = [r for r in cases if r.get("stats")]
     unstable = sum(1 for r in timed if r["stats"]["unstable"])
     if unstable:

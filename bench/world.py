@@ -32,7 +32,7 @@ class WorldStartError(RuntimeError):
 @dataclass
 class CaseOutcome:
     status: str
-    """ok | unsupported | error | timeout."""
+    """ok | unsupported | error | timeout | skipped."""
     message: str
     """torch's message, the failing rank and traceback, or the signal that killed a rank; empty when ok."""
     replies: list[dict[str, Any] | None] = field(default_factory=list)
@@ -134,12 +134,16 @@ class World:
         return [reply["value"] for reply in outcome.replies]
 
     def _send(self, message: dict[str, Any], timeout_s: float) -> CaseOutcome:
-        if not self.alive:
+        try:
+            if not self.alive:
+                self.kill()
+                self.start()
+            for conn in self._conns:
+                conn.send(message)
+            replies, death = self._collect(timeout_s, stop_early_on_error=True)
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM mid-case: the ranks are busy, asking them to stop would wait
             self.kill()
-            self.start()
-        for conn in self._conns:
-            conn.send(message)
-        replies, death = self._collect(timeout_s, stop_early_on_error=True)
+            raise
         outcome = self._judge(replies, death, timeout_s)
         if outcome.status in ("error", "timeout") or any(reply is None for reply in replies):
             self.kill()  # a rank may be dead, stuck in a collective or in a broken state: start afresh next time
@@ -217,6 +221,9 @@ class WorldPool:
 
     def _worlds(self) -> list[World]:
         return self.retired + list(self._live.values())
+
+    def live_rank_pids(self) -> list[int]:
+        return [p.pid for world in self._live.values() for p in world._procs if p.is_alive()]
 
     def rank_pids(self) -> list[int]:
         """Process ids of every rank started so far, so that a test can check none outlives the run."""

@@ -1,3 +1,7 @@
+import subprocess
+import sys
+from pathlib import Path
+
 import psutil
 import pytest
 
@@ -6,6 +10,21 @@ from bench.world import WorldPool
 
 # Two measured rounds, no warm-up: the tests check what the harness records, not how fast anything is.
 TEST_ROUNDS = RoundSettings(warmup_rounds=0, min_rounds=2, max_rounds=2, budget_s=0.0, case_timeout_s=120.0)
+
+
+ROOT = Path(__file__).resolve().parent.parent
+# The benchmark's command line at its cheapest: one 2-rank world, the dummy model, three rounds.
+FAST = ["--mesh", "2", "--model", "dummy", "--min-rounds", "3", "--max-rounds", "3", "--warmup-rounds", "0",
+        "--budget-s", "0", "--ceiling-mib", "8", "-p", "no:cacheprovider"]
+
+
+def bench_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "pytest", "bench/", "-q", *args]
+
+
+def run_bench(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """`python -m pytest bench/ -q ARGS` as a user runs it."""
+    return subprocess.run(bench_command(*args), cwd=ROOT, capture_output=True, text=True, timeout=timeout)
 
 
 def process_running(pid: int) -> bool:
@@ -18,3 +37,17 @@ def worlds():
     pool = WorldPool()
     yield pool
     pool.close()
+
+
+def left_running(pids: list[int], grace_s: float = 15.0) -> list[int]:
+    """The processes still running after `grace_s`: multiprocessing's resource tracker, for one, exits only once it
+    sees its parent gone."""
+    procs = []
+    for pid in pids:
+        try:
+            procs.append(psutil.Process(pid))
+        except psutil.NoSuchProcess:
+            pass
+    _, alive = psutil.wait_procs(procs, timeout=grace_s)
+    return [p.pid for p in alive if process_running(p.pid)]
+

@@ -1,0 +1,123 @@
+"""What a run measures, from its command line: profile, models, meshes, round settings. Every mistake is a
+`BadInput` with a one-line message, checked before anything runs or any file is written."""
+
+from __future__ import annotations
+
+import math
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.profiles import Profile, RoundSettings, UnknownProfileError, get_profile
+from models import UnknownModelError, get_model_spec
+
+MIN_FREE_BYTES = 16 * 2**20
+"""A results folder with less free space than this is called full: a result file of a quick run is ~2 MB."""
+
+
+class BadInput(ValueError):
+    """A command line or input file the suite refuses; its message is one line naming what is wrong."""
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    profile: Profile
+    models: list[str]
+    meshes: list[tuple[int, ...]]
+    settings: RoundSettings
+    checkpoint_models: list[str]
+    """Models of the checkpoint cases: the profile's, or all models named on the command line."""
+
+
+def split(values: list[str]) -> list[str]:
+    return [part.strip() for value in values for part in value.split(",") if part.strip()]
+
+
+def parse_mesh(text: str) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise BadInput(f"mesh {text!r} is not a shape like 4 or 2x2") from None
+    if not 1 <= len(shape) <= 2 or min(shape) < 1:
+        raise BadInput(f"mesh {text!r} must be one or two positive sizes, like 4 or 2x2")
+    return shape
+
+
+def _label(mesh: tuple[int, ...]) -> str:
+    return "x".join(map(str, mesh))
+
+
+def _fit_world_size(meshes: list[tuple[int, ...]], world_size: int | None, explicit: bool,
+                    profile: Profile) -> list[tuple[int, ...]]:
+    """--world-size N keeps the meshes of N ranks; a --mesh of another size is a mistake, not a filter."""
+    if world_size is None:
+        return meshes
+    if world_size < 1:
+        raise BadInput(f"--world-size must be >= 1, got {world_size}")
+    wrong = [m for m in meshes if math.prod(m) != world_size]
+    if explicit and wrong:
+        raise BadInput(f"mesh {_label(wrong[0])} has {math.prod(wrong[0])} ranks, not --world-size {world_size}")
+    kept = [m for m in meshes if math.prod(m) == world_size]
+    if not kept:
+        raise BadInput(f"profile {profile.name} has no mesh of {world_size} ranks "
+                       f"({', '.join(map(_label, meshes))}); name one with --mesh")
+    return kept
+
+
+def round_settings(base: RoundSettings, overrides: dict[str, Any]) -> RoundSettings:
+    fields = {f: getattr(base, f) for f in base.__dataclass_fields__}
+    if "min_rounds" in overrides and "max_rounds" not in overrides:
+        fields["max_rounds"] = max(fields["max_rounds"], overrides["min_rounds"])
+    try:
+        return RoundSettings(**{**fields, **overrides})
+    except ValueError as exc:
+        raise BadInput(str(exc)) from None
+
+
+def select(profile_name: str, models: list[str], meshes: list[str], world_size: int | None,
+           overrides: dict[str, Any]) -> Selection:
+    try:
+        profile = get_profile(profile_name)
+        chosen = split(models)
+        models = chosen or list(profile.models)
+        for model in models:
+            get_model_spec(model)
+        checkpoint_models = chosen or list(profile.checkpoint_models or profile.models)
+    except (UnknownProfileError, UnknownModelError) as exc:
+        raise BadInput(str(exc)) from None
+    shapes = [parse_mesh(m) for m in split(meshes)]
+    shapes = _fit_world_size(shapes or list(profile.mesh_shapes), world_size, bool(shapes), profile)
+    return Selection(profile, models, shapes, round_settings(profile.rounds, overrides), checkpoint_models)
+
+
+def check_writable(path: Path, what: str = "results") -> None:
+    """Refuse, before the run, a result file that could not be written: folder not creatable, not writable, full."""
+    if path.is_dir():
+        raise BadInput(f"{what} file {path} is a folder")
+    existing = path.parent
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise BadInput(f"cannot write {what} file {path}: {existing} is not a folder")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".statedict-bench-probe."):
+            pass
+    except OSError as exc:
+        raise BadInput(f"{what} folder {path.parent} is not writable: {exc.strerror or exc}") from None
+    free = shutil.disk_usage(path.parent).free
+    if free < MIN_FREE_BYTES:
+        raise BadInput(f"{what} folder {path.parent} is full: {free / 2**20:.1f} MiB free")
+
+
+def check_checkpoint_folder(parent: str | None) -> None:
+    """A checkpoint folder that cannot be written is said before the run, not as hundreds of failed cases."""
+    from bench.checkpoint_files import make_private_dir, remove_tree
+
+    try:
+        remove_tree(make_private_dir(parent, prefix="statedict-bench-probe-"))
+    except OSError as exc:
+        raise BadInput(f"checkpoint folder {parent or tempfile.gettempdir()} is not writable: "
+                       f"{exc.strerror or exc}") from None
