@@ -25,11 +25,18 @@ def atomic_binary_file(path: str | os.PathLike | Any) -> Iterator[BinaryIO]:
     try:
         with os.fdopen(fd, "wb") as out:
             yield out
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 is for the temporary file; a result is an ordinary file
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_json_atomically(path: str | os.PathLike | Any, data: dict[str, Any]) -> None:

@@ -31,3 +31,14 @@ def test_failed_write_keeps_the_previous_file_and_leaves_no_temporary_file(tmp_p
         write_json_atomically(path, {"cases": object()})  # fails halfway through the dump
     assert json.loads(path.read_text()) == {"cases": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["run.json"]
+
+
+def test_a_result_file_gets_the_usual_permissions_not_the_temporary_files(tmp_path):
+    import os
+
+    mask = os.umask(0o022)
+    try:
+        write_json_atomically(tmp_path / "run.json", {"cases": 1})
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "run.json").stat().st_mode & 0o777 == 0o644
