@@ -22,6 +22,8 @@ REQUIRED_FIELDS = (
     "schema_version", "api", "op", "state_dict_type", "options", "model", "params", "tensors", "uneven",
     "world_size", "mesh_shape", "device", "backend", "dtype", "status", "message", "rank_times_s",
     "bytes_global", "bytes_per_rank", "peak_rss_bytes", "peak_cuda_bytes", "correct",
+    "bytes_written", "files_written", "ceiling", "fraction_of_ceiling", "phases_s", "phases_add_up",
+    "rss_after_round_bytes", "rss_growth_per_save_bytes",
 )
 
 
