@@ -17,7 +17,7 @@ usage() {
   sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
   cat <<'EOT'
 
-  PROFILE            quick (default; about 10 minutes on 2 cores), nightly or full      [env PROFILE]
+  PROFILE            quick (default; about 11 minutes on 2 cores), nightly or full      [env PROFILE]
   --results-dir DIR  where the result file goes (default: results)                      [env RESULTS_DIR]
   --python PY        interpreter to run with (default: python3)                         [env PYTHON]
   --resume FILE      continue the interrupted run of FILE (same PROFILE and options), into FILE
