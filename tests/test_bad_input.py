@@ -85,6 +85,8 @@ def test_full_results_folder_is_refused_before_the_run(tmp_path, monkeypatch):
     (["--min-rounds", "-1"], "min_rounds must be >= 1"),
     (["--resume", "{bad}"], "cannot resume: {bad}: not valid JSON"),
     (["--benchmark-json={blocker}/x.json"], "is not a folder"),
+    (["--checkpoint-dir={blocker}/ckpt"], "checkpoint folder {blocker}/ckpt is not writable"),
+    (["--ceiling-mib", "4"], "--ceiling-mib must be at least 8, got 4"),
 ])
 def test_bad_command_line_ends_with_one_line_exit_2_and_no_file(tmp_path, args, message):
     bad, blocker, out = tmp_path / "bad.json", tmp_path / "blocker", tmp_path / "out.json"
@@ -95,5 +97,6 @@ def test_bad_command_line_ends_with_one_line_exit_2_and_no_file(tmp_path, args, 
     done = run_bench(*FAST, *args, *json_arg, timeout=120)
     assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-2000:]
     assert done.stdout == "" and done.stderr.count("\n") == 1
-    assert done.stderr.startswith("statedict-bench: error: ") and message.format(bad=bad) in done.stderr
+    assert done.stderr.startswith("statedict-bench: error: ")
+    assert message.format(bad=bad, blocker=blocker) in done.stderr
     assert not out.exists() and bad.read_text() == '{"run": {'
