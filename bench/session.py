@@ -101,20 +101,20 @@ class BenchSession:
         spec.update(checkpoint_dir=str(folder), fsync=self.fsync)
         world = self.pool.get(case.mesh_shape)
         try:
-            saved_on = case.options_dict.get("saved_on")
-            if saved_on:
-                spec["source_checkpoint"] = str(self.source_checkpoint(
-                    case.model, tuple(int(n) for n in saved_on.split("x"))))
-                world = self.pool.get(case.mesh_shape)  # the same world, unless the source's start stopped it
-            outcome = world.run_case(spec, settings_for(case, self.settings), case_timeout_s(self.settings, case))
-        except (WorldStartError, SourceCheckpointError) as exc:
-            outcome = CaseOutcome("error", str(exc), [None] * case.world_size)
-        try:
+            try:
+                saved_on = case.options_dict.get("saved_on")
+                if saved_on:
+                    spec["source_checkpoint"] = str(self.source_checkpoint(
+                        case.model, tuple(int(n) for n in saved_on.split("x"))))
+                    world = self.pool.get(case.mesh_shape)  # the same world, unless the source's start stopped it
+                outcome = world.run_case(spec, settings_for(case, self.settings), case_timeout_s(self.settings, case))
+            except (WorldStartError, SourceCheckpointError) as exc:
+                outcome = CaseOutcome("error", str(exc), [None] * case.world_size)
             if outcome.status == "error":
                 outcome.message = _with_disk_note(outcome.message, folder)
             return world, outcome
         finally:
-            remove_tree(folder)  # also after a failed or killed case: nothing is left on disk
+            remove_tree(folder)  # also after a failed, killed or interrupted case: nothing is left on disk
 
     def measure(self, case: Case) -> dict[str, Any]:
         reason = self.memory_shortfall(case)  # checked first: a case that cannot fit starts no world

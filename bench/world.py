@@ -23,6 +23,7 @@ from bench.profiles import RoundSettings
 ERROR_GRACE_S = 5.0
 START_TIMEOUT_S = 180.0
 STOP_TIMEOUT_S = 10.0
+SIGNAL_CHECK_S = 1.0
 
 
 class WorldStartError(RuntimeError):
@@ -104,7 +105,10 @@ class World:
                 return replies, None
             watched = {self._conns[r]: r for r in pending}
             watched.update({self._procs[r].sentinel: r for r in pending})
-            for ready in wait(list(watched), timeout=remaining):
+            # Wake at least every second: a Ctrl-C or SIGTERM that the kernel hands to another thread of this process
+            # (the store's server thread, torch's threads) does not interrupt this wait; Python raises it only once
+            # the main thread runs again.
+            for ready in wait(list(watched), timeout=min(remaining, SIGNAL_CHECK_S)):
                 rank = watched[ready]
                 if rank not in pending:
                     continue

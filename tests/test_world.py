@@ -75,3 +75,24 @@ def test_stop_leaves_no_process_behind():
     assert len(set(pids)) == 2
     w.stop()
     assert not [pid for pid in pids if process_running(pid)]
+
+
+def test_ctrl_c_handled_by_another_thread_still_ends_a_hung_case_at_once(world):
+    """The kernel may hand a process's SIGINT to any of its threads (the store's server thread, torch's); the
+    parent's wait must still notice it, not sleep until the case's timeout."""
+    import signal
+    import threading
+
+    _run(world, _null())  # the world is up
+    pids = list(world.started_pids)
+
+    def interrupt_from_this_thread():
+        time.sleep(2.0)
+        signal.pthread_kill(threading.get_ident(), signal.SIGINT)
+
+    threading.Thread(target=interrupt_from_this_thread, daemon=True).start()
+    began = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        _run(world, _null(fault="hang", fault_rank=1), timeout_s=120.0)
+    assert time.monotonic() - began < 30
+    assert not [pid for pid in pids if process_running(pid)]  # the hung world's ranks were killed
