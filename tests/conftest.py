@@ -1,3 +1,4 @@
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,13 @@ ROOT = Path(__file__).resolve().parent.parent
 # The benchmark's command line at its cheapest: one 2-rank world, the dummy model, three rounds.
 FAST = ["--mesh", "2", "--model", "dummy", "--min-rounds", "3", "--max-rounds", "3", "--warmup-rounds", "0",
         "--budget-s", "0", "--ceiling-mib", "8", "-p", "no:cacheprovider"]
+
+
+def default_sigint() -> None:
+    """preexec_fn of a run that a test interrupts with SIGINT: Ctrl-C in a terminal reaches a process whose SIGINT is
+    at its default, but a test runner started as a background job of a script inherits SIGINT ignored (POSIX), and
+    Python then installs no KeyboardInterrupt handler in the children."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def bench_command(*args: str) -> list[str]:

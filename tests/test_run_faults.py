@@ -9,7 +9,7 @@ import time
 import psutil
 import pytest
 
-from tests.conftest import FAST, ROOT, bench_command, left_running, run_bench
+from tests.conftest import FAST, ROOT, bench_command, default_sigint, left_running, run_bench
 
 SELECT = ["-k", "null or (fsdp2 and set_model and sharded)"]  # null, the faults (after it), then a real case
 
@@ -53,7 +53,8 @@ def _interrupt_a_hung_run(path, signum):
     """Start a run whose second case hangs; once the first is in the file, send `signum` to pytest."""
     proc = subprocess.Popen(bench_command(*FAST, *SELECT, "--fault", "hang:1", "--case-timeout-s", "600",
                                           f"--benchmark-json={path}"),
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=default_sigint)
     try:
         assert _wait_for_cases(path, 1, proc)["run"]["complete"] is False
         time.sleep(1.0)  # into the hung case

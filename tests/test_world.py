@@ -90,9 +90,14 @@ def test_ctrl_c_handled_by_another_thread_still_ends_a_hung_case_at_once(world):
         time.sleep(2.0)
         signal.pthread_kill(threading.get_ident(), signal.SIGINT)
 
+    # Python's own handler, whatever this test process inherited (SIGINT is ignored in a script's background job)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     threading.Thread(target=interrupt_from_this_thread, daemon=True).start()
     began = time.monotonic()
-    with pytest.raises(KeyboardInterrupt):
-        _run(world, _null(fault="hang", fault_rank=1), timeout_s=120.0)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            _run(world, _null(fault="hang", fault_rank=1), timeout_s=120.0)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert time.monotonic() - began < 30
     assert not [pid for pid in pids if process_running(pid)]  # the hung world's ranks were killed
