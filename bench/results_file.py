@@ -40,5 +40,7 @@ def _umask() -> int:
 
 
 def write_json_atomically(path: str | os.PathLike | Any, data: dict[str, Any]) -> None:
+    # Compact: the file is rewritten after every case, and indenting a quick run's file makes it 1.7x larger and
+    # 3x slower to write (5.3 MB, 0.17 s per write at the end of the run here).
     with atomic_binary_file(path) as out:
-        out.write(json.dumps(data, indent=2).encode())
+        out.write(json.dumps(data).encode())
