@@ -12,6 +12,16 @@ OPS = ("get_model", "get_optim", "set_model", "set_optim", "serialize", "deseria
 STATE_DICT_TYPES = ("sharded", "local", "full", None)
 
 
+def mesh_label(mesh_shape: Iterable[int]) -> str:
+    """(4,) -> "4", (2, 2) -> "2x2": how a mesh is named on the command line, in ids and in options."""
+    return "x".join(str(n) for n in mesh_shape)
+
+
+def parse_mesh_label(label: str) -> tuple[int, ...]:
+    """The inverse of mesh_label for labels the suite wrote; user input goes through selection.parse_mesh."""
+    return tuple(int(n) for n in label.split("x"))
+
+
 @dataclass(frozen=True, kw_only=True)
 class Case:
     api: str
@@ -47,7 +57,7 @@ class Case:
 
     @property
     def mesh_label(self) -> str:
-        return "x".join(str(n) for n in self.mesh_shape)
+        return mesh_label(self.mesh_shape)
 
     @property
     def id(self) -> str:
@@ -127,7 +137,7 @@ RESHARD_PAIRS = (((2,), (4,)), ((4,), (2,)), ((4,), (1,)), ((1,), (4,)), ((2, 2)
 def reshard_cases(model: str, mesh: tuple[int, ...], meshes: list[tuple[int, ...]]) -> list[Case]:
     """DCP loads at `mesh` of a checkpoint saved at another mesh of the run (the source world saves it on demand)."""
     return [_case("dcp", "load", "sharded", model, mesh, source="fsdp2", page_cache="cold",
-                  saved_on="x".join(map(str, saved_on)))
+                  saved_on=mesh_label(saved_on))
             for saved_on, loaded_on in RESHARD_PAIRS if loaded_on == mesh and saved_on in meshes]
 
 

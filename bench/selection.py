@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.matrix import mesh_label
 from bench.profiles import Profile, RoundSettings, UnknownProfileError, get_profile
 from models import UnknownModelError, get_model_spec
 
@@ -45,10 +46,6 @@ def parse_mesh(text: str) -> tuple[int, ...]:
     return shape
 
 
-def _label(mesh: tuple[int, ...]) -> str:
-    return "x".join(map(str, mesh))
-
-
 def _fit_world_size(meshes: list[tuple[int, ...]], world_size: int | None, explicit: bool,
                     profile: Profile) -> list[tuple[int, ...]]:
     """--world-size N keeps the meshes of N ranks; a --mesh of another size is a mistake, not a filter."""
@@ -58,11 +55,11 @@ def _fit_world_size(meshes: list[tuple[int, ...]], world_size: int | None, expli
         raise BadInput(f"--world-size must be >= 1, got {world_size}")
     wrong = [m for m in meshes if math.prod(m) != world_size]
     if explicit and wrong:
-        raise BadInput(f"mesh {_label(wrong[0])} has {math.prod(wrong[0])} ranks, not --world-size {world_size}")
+        raise BadInput(f"mesh {mesh_label(wrong[0])} has {math.prod(wrong[0])} ranks, not --world-size {world_size}")
     kept = [m for m in meshes if math.prod(m) == world_size]
     if not kept:
         raise BadInput(f"profile {profile.name} has no mesh of {world_size} ranks "
-                       f"({', '.join(map(_label, meshes))}); name one with --mesh")
+                       f"({', '.join(map(mesh_label, meshes))}); name one with --mesh")
     return kept
 
 

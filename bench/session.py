@@ -10,7 +10,7 @@ from typing import Any
 
 from bench.ceilings import add_fraction_of_ceiling, measure_ceilings
 from bench.checkpoint_files import make_private_dir, remove_tree
-from bench.matrix import Case
+from bench.matrix import Case, mesh_label, parse_mesh_label
 from bench.memory_need import device_total_bytes, estimate, host_available_bytes, shortfall
 from bench.profiles import Profile, RoundSettings
 from bench.record import build_record, model_facts
@@ -79,14 +79,14 @@ class BenchSession:
         """The checkpoint of `model` saved by the world of `mesh_shape`, saved once per run on first need."""
         key = (model, mesh_shape)
         if key not in self._sources:
-            folder = make_private_dir(self.checkpoint_root, prefix=f"source-{model}-{'x'.join(map(str, mesh_shape))}-")
+            folder = make_private_dir(self.checkpoint_root, prefix=f"source-{model}-{mesh_label(mesh_shape)}-")
             try:
                 self.pool.get(mesh_shape).call("bench.ops.dcp:save_source_checkpoint", model=model,
                                                folder=str(folder))
             except (RuntimeError, WorldStartError) as exc:
                 remove_tree(folder)
                 raise SourceCheckpointError(f"saving the checkpoint to load on mesh "
-                                            f"{'x'.join(map(str, mesh_shape))} failed: {exc}") from None
+                                            f"{mesh_label(mesh_shape)} failed: {exc}") from None
             self._sources[key] = folder
         return self._sources[key]
 
@@ -104,8 +104,7 @@ class BenchSession:
             try:
                 saved_on = case.options_dict.get("saved_on")
                 if saved_on:
-                    spec["source_checkpoint"] = str(self.source_checkpoint(
-                        case.model, tuple(int(n) for n in saved_on.split("x"))))
+                    spec["source_checkpoint"] = str(self.source_checkpoint(case.model, parse_mesh_label(saved_on)))
                     world = self.pool.get(case.mesh_shape)  # the same world, unless the source's start stopped it
                 outcome = world.run_case(spec, settings_for(case, self.settings), case_timeout_s(self.settings, case))
             except (WorldStartError, SourceCheckpointError) as exc:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from typing import Any
 
+from bench.matrix import mesh_label
 from bench.profiles import RoundSettings
 
 # How long the other ranks may take to answer once one rank has raised or refused: they are usually stuck in a
@@ -92,7 +93,7 @@ class World:
 
     @property
     def mesh_label(self) -> str:
-        return "x".join(map(str, self.mesh_shape))
+        return mesh_label(self.mesh_shape)
 
     def _collect(self, timeout_s: float, stop_early_on_error: bool = False):
         """Wait for one reply per rank. Returns (replies, failure) where failure describes a dead rank or None."""

@@ -2,7 +2,6 @@
 
 import json
 
-import pytest
 
 from bench.matrix import Case
 from bench.memory_need import RANK_BASE_BYTES, MemoryNeed, estimate, host_available_bytes, shortfall

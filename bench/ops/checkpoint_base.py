@@ -46,6 +46,10 @@ class CheckpointOperation(Operation):
             for path in sorted(folder.glob(".metadata*")) + [folder, folder.parent]:
                 fsync_path(path)
 
+    def counted_state(self, last_result: Any) -> Any:
+        """What a checkpoint op moves is the model + optimizer state, whatever the round returned."""
+        return self.state()
+
     def record_files(self, folder: Path) -> None:
         self.extra["bytes_written"], self.extra["files_written"] = tree_size(folder)
 
@@ -78,9 +82,6 @@ class SavingOperation(CheckpointOperation):
         self.load_back(last_result)
         return self.report(first_difference(self.expected, self.state()))
 
-    def counted_state(self, last_result: Any) -> Any:
-        return self.state()
-
 
 class LoadingOperation(CheckpointOperation):
     """Reads `self.checkpoint` (set by setup) each round into a perturbed model, with the page cache dropped first
@@ -94,6 +95,3 @@ class LoadingOperation(CheckpointOperation):
 
     def verify(self, last_result: Any) -> bool:
         return self.report(first_difference(self.expected, self.state()))
-
-    def counted_state(self, last_result: Any) -> Any:
-        return self.state()

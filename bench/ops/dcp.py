@@ -9,12 +9,14 @@ checkpoint that a world of another size saved (`saved_on`), and checks every val
 
 from __future__ import annotations
 
+import time
 import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.distributed as dist
+import torch.distributed.checkpoint as dcp
 
 from bench.checkpoint_files import tree_size
 from bench.ops.base import Unsupported
@@ -35,8 +37,6 @@ class DCPSaving(SavingOperation):
                                      single_file_per_rank=self.options.get("single_file_per_rank", True))
 
     def load_back(self, folder: Path) -> None:
-        import torch.distributed.checkpoint as dcp
-
         state = self.state()
         dcp.load(state, checkpoint_id=str(folder))
         self.apply(state)
@@ -44,8 +44,6 @@ class DCPSaving(SavingOperation):
 
 class Save(DCPSaving):
     def run(self) -> Path:
-        import torch.distributed.checkpoint as dcp
-
         timeline = Timeline(self.phases, self.details)
         timeline.begin()
         state = self.state()
@@ -84,10 +82,6 @@ class AsyncSave(DCPSaving):
         return stager
 
     def run(self) -> Path:
-        import time
-
-        import torch.distributed.checkpoint as dcp
-
         timeline = Timeline(self.phases, self.details)
         timeline.begin()
         state = self.state()
@@ -120,8 +114,6 @@ class Load(LoadingOperation):
     """dcp.load into the live state dict, then set_state_dict; each round starts from a perturbed model."""
 
     def setup(self) -> None:
-        import torch.distributed.checkpoint as dcp
-
         super().setup()
         self.checkpoint = self.folder / "checkpoint"
         state = self.state()
@@ -131,8 +123,6 @@ class Load(LoadingOperation):
         self.record_files(self.checkpoint)
 
     def run(self) -> None:
-        import torch.distributed.checkpoint as dcp
-
         timeline = Timeline(self.phases, self.details)
         timeline.begin()
         state = self.state()
@@ -162,7 +152,6 @@ class ReshardLoad(Load):
 def save_source_checkpoint(ctx, model: str, folder: str) -> int:
     """Run on a world by the session: the checkpoint a resharding load reads, and the full state beside it.
     Returns the checkpoint's bytes on disk."""
-    import torch.distributed.checkpoint as dcp
     from torch.distributed.checkpoint import state_dict as dsd
 
     target = Path(folder)
