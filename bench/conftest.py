@@ -26,6 +26,10 @@ _WRITER = pytest.StashKey[ResultWriter]()
 _PREVIOUS = pytest.StashKey[dict]()
 _SELECTED = pytest.StashKey[int]()
 CASE_FIELDS = ("api", "op", "state_dict_type", "options", "model", "mesh_shape")
+# Converted by the suite, not by argparse, so that `--min-rounds abc` is bad input like any other (one line, exit 2)
+# rather than pytest's usage error (exit 4).
+NUMBER_OPTIONS = {"--world-size": int, "--min-rounds": int, "--max-rounds": int, "--warmup-rounds": int,
+                  "--ceiling-mib": int, "--budget-s": float, "--case-timeout-s": float, "--max-host-memory-gb": float}
 ROUND_OPTIONS = (("min_rounds", "--min-rounds"), ("max_rounds", "--max-rounds"), ("warmup_rounds", "--warmup-rounds"),
                  ("budget_s", "--budget-s"), ("case_timeout_s", "--case-timeout-s"))
 
@@ -37,18 +41,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="measure only these zoo models (repeat or comma-separate); default: the profile's")
     group.addoption("--mesh", action="append", default=[],
                     help="measure only these mesh shapes, e.g. 2 or 2x2 (repeat or comma-separate)")
-    group.addoption("--world-size", type=int,
+    group.addoption("--world-size",
                     help="only meshes of this many ranks; a --mesh of another size is refused")
-    group.addoption("--min-rounds", type=int, help="override the profile's minimum measured rounds")
-    group.addoption("--max-rounds", type=int, help="override the profile's maximum measured rounds")
-    group.addoption("--warmup-rounds", type=int, help="override the profile's warm-up rounds")
-    group.addoption("--budget-s", type=float, help="override the profile's time budget per case (seconds)")
-    group.addoption("--case-timeout-s", type=float,
+    group.addoption("--min-rounds", help="override the profile's minimum measured rounds")
+    group.addoption("--max-rounds", help="override the profile's maximum measured rounds")
+    group.addoption("--warmup-rounds", help="override the profile's warm-up rounds")
+    group.addoption("--budget-s", help="override the profile's time budget per case (seconds)")
+    group.addoption("--case-timeout-s",
                     help="override the profile's per-case timeout (seconds; scaled up for models over 10M params)")
     group.addoption("--resume", metavar="FILE",
                     help="continue the interrupted run of FILE: run only the cases it lacks; the result goes to "
                          "--benchmark-json, or back into FILE without it")
-    group.addoption("--max-host-memory-gb", type=float,
+    group.addoption("--max-host-memory-gb",
                     help="host memory a case may count on at most (default: what the machine has available)")
     group.addoption("--fault", action="append", default=[], metavar="KIND[:RANK]",
                     help=f"for the suite's tests: add a null case per mesh whose rank RANK (default 0) fails with "
@@ -58,12 +62,29 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "temporary folder, which must be on the disk you want measured")
     group.addoption("--no-fsync", action="store_true",
                     help="let saves stop at the page cache instead of fsync'ing files and folders")
-    group.addoption("--ceiling-mib", type=int, default=256,
+    group.addoption("--ceiling-mib", default=256,
                     help="size of the file and copy used to measure the machine's ceilings (MiB, default 256)")
+
+
+def _convert_numbers(config: pytest.Config) -> None:
+    """Turns the numeric options into numbers in place; raises BadInput naming the option."""
+    for option, kind in NUMBER_OPTIONS.items():
+        dest = option.lstrip("-").replace("-", "_")
+        text = getattr(config.option, dest)
+        if text is None or isinstance(text, kind):
+            continue
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or value != value or value in (float("inf"), float("-inf")):
+            raise BadInput(f"{option} must be {'a whole number' if kind is int else 'a number'}, got {text!r}")
+        setattr(config.option, dest, value)
 
 
 def _checked_selection(config: pytest.Config) -> Selection:
     """Everything the command line names, checked before anything runs; raises BadInput."""
+    _convert_numbers(config)
     overrides = {name: config.getoption(option) for name, option in ROUND_OPTIONS
                  if config.getoption(option) is not None}
     selection = select(config.getoption("--profile"), config.getoption("--model"), config.getoption("--mesh"),
