@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import math
 import signal
 import sys
 from dataclasses import asdict
@@ -77,7 +78,7 @@ def _convert_numbers(config: pytest.Config) -> None:
             value = kind(text)
         except ValueError:
             value = None
-        if value is None or value != value or value in (float("inf"), float("-inf")):
+        if value is None or not math.isfinite(value):
             raise BadInput(f"{option} must be {'a whole number' if kind is int else 'a number'}, got {text!r}")
         setattr(config.option, dest, value)
 
