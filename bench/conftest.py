@@ -76,9 +76,10 @@ def _convert_numbers(config: pytest.Config) -> None:
             continue
         try:
             value = kind(text)
+            number = math.isfinite(value)
         except ValueError:
-            value = None
-        if value is None or not math.isfinite(value):
+            number = False
+        if not number:
             raise BadInput(f"{option} must be {'a whole number' if kind is int else 'a number'}, got {text!r}")
         setattr(config.option, dest, value)
 
