@@ -21,7 +21,6 @@ communication buffers and fragmentation come on top, which is why the host figur
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -82,8 +81,8 @@ def shortfall(need: MemoryNeed, host_available: int, device_available: int | Non
 
 
 def host_available_bytes(live_rank_pids: list[int], cap_bytes: int | None = None) -> int:
-    """Host memory available now, plus what the live world's ranks hold: the case reuses or replaces them. Capped
-    by --max-host-memory-gb, for a machine shared with other work (and for the suite's tests)."""
+    """Host memory available now, plus what the ranks the case will reuse hold (its mesh's live world). Capped by
+    --max-host-memory-gb, for a machine shared with other work (and for the suite's tests)."""
     import psutil
 
     available = psutil.virtual_memory().available
@@ -103,9 +102,4 @@ def device_total_bytes() -> int | None:
 
     if not torch.cuda.is_available():
         return None
-    try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=memory.total", "--format=csv,noheader,nounits"],
-                             capture_output=True, text=True, timeout=30).stdout.split()
-        return min(int(mib) for mib in out) * 2**20
-    except (OSError, ValueError, subprocess.TimeoutExpired):
-        return None
+    return min(torch.cuda.get_device_properties(i).total_memory for i in range(torch.cuda.device_count()))

@@ -92,7 +92,7 @@ class BenchSession:
 
     def memory_shortfall(self, case: Case) -> str | None:
         need = estimate(case, model_facts(case.model)[0])
-        host = host_available_bytes(self.pool.live_rank_pids(), self.host_memory_cap_bytes)
+        host = host_available_bytes(self.pool.live_rank_pids(case.mesh_shape), self.host_memory_cap_bytes)
         return shortfall(need, host, device_total_bytes())
 
     def _run(self, case: Case) -> tuple[World, CaseOutcome]:

@@ -227,8 +227,11 @@ class WorldPool:
     def _worlds(self) -> list[World]:
         return self.retired + list(self._live.values())
 
-    def live_rank_pids(self) -> list[int]:
-        return [p.pid for world in self._live.values() for p in world._procs if p.is_alive()]
+    def live_rank_pids(self, mesh_shape: tuple[int, ...]) -> list[int]:
+        """The live ranks of the world of this shape, if it is alive: a case of that shape reuses them. The other
+        live worlds keep their memory."""
+        world = self._live.get(tuple(mesh_shape))
+        return [p.pid for p in world._procs if p.is_alive()] if world else []
 
     def rank_pids(self) -> list[int]:
         """Process ids of every rank started so far, so that a test can check none outlives the run."""
