@@ -12,9 +12,9 @@ import mmap
 import os
 import shutil
 import tempfile
+from functools import cache
 from pathlib import Path
 
-PRIVATE_MODE = 0o700
 _PREFIX = "statedict-bench-"
 
 
@@ -22,9 +22,7 @@ def make_private_dir(parent: str | Path | None = None, prefix: str = _PREFIX) ->
     """A new folder only this user can enter (mkdtemp creates it with mode 0700)."""
     if parent is not None:
         Path(parent).mkdir(parents=True, exist_ok=True)
-    path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
-    os.chmod(path, PRIVATE_MODE)
-    return path
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
 
 
 def remove_tree(path: str | Path) -> None:
@@ -55,13 +53,12 @@ def fsync_files(paths: list[Path]) -> None:
         fsync_path(path)
 
 
-def fsync_tree(path: str | Path) -> None:
-    """Every file under path, then every folder from the deepest up to path itself and its parent."""
-    root = Path(path)
-    fsync_files(files_under(root))
-    folders = sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True)
-    for folder in folders + [root, root.parent]:
-        fsync_path(folder)
+def fsync_with_names(files: list[Path], folder: Path) -> None:
+    """Make files durable with their names: the files, the folder holding them, and the folder's parent (the
+    folder is new each save round, so its own name must be durable too)."""
+    fsync_files(files)
+    fsync_path(folder)
+    fsync_path(folder.parent)
 
 
 def drop_page_cache(path: str | Path) -> None:
@@ -75,6 +72,11 @@ def drop_page_cache(path: str | Path) -> None:
             os.close(fd)
 
 
+# Byte -> its lowest bit: mincore sets bit 0 of a page's byte when the page is resident (the others are reserved).
+_RESIDENT_BIT = bytes(b & 1 for b in range(256))
+
+
+@cache
 def _libc():
     libc = ctypes.CDLL(None, use_errno=True)
     libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_ubyte)]
@@ -101,6 +103,6 @@ def resident_fraction(path: str | Path) -> float | None:
             del anchor
             if failed:
                 return None
-            resident += sum(v & 1 for v in vector)
+            resident += bytes(vector).translate(_RESIDENT_BIT).count(1)
             total += pages
     return resident / total if total else None

@@ -25,6 +25,10 @@ def session():
     assert not bench.checkpoint_root.exists()
 
 
+def test_the_runs_checkpoint_folder_is_private(session):
+    assert session.checkpoint_root.stat().st_mode & 0o777 == 0o700
+
+
 def _case_folders(session) -> list[str]:
     """What is left under the run's checkpoint folder besides the resharding sources, which live for the run."""
     return [p.name for p in session.checkpoint_root.iterdir() if not p.name.startswith("source-")]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bench.checkpoint_files import drop_page_cache, fsync_path, remove_tree, resident_fraction, tree_size
+from bench.checkpoint_files import drop_page_cache, fsync_with_names, remove_tree, resident_fraction, tree_size
 from bench.ops.base import Operation
 from bench.state_tree import first_difference, perturb_model_, perturb_optimizer_, snapshot
 from bench.wrapping import build_fsdp1, build_fsdp2
@@ -43,8 +43,7 @@ class CheckpointOperation(Operation):
     def make_durable(self, folder: Path) -> None:
         """Rank 0 wrote the metadata: fsync it, the folder and the folder's parent (the new name)."""
         if self.fsync and self.ctx.rank == 0:
-            for path in sorted(folder.glob(".metadata*")) + [folder, folder.parent]:
-                fsync_path(path)
+            fsync_with_names(sorted(folder.glob(".metadata*")), folder)
 
     def counted_state(self, last_result: Any) -> Any:
         """What a checkpoint op moves is the model + optimizer state, whatever the round returned."""

@@ -3,7 +3,7 @@
 `layout=per_rank`: each rank saves its own shard (its sharded state dict) to its own file and loads it back.
 `layout=rank0_full`: the full state dict is gathered to rank 0 (offloaded to CPU), which alone writes one file;
 on load rank 0 reads it and set_state_dict broadcasts it to the others (broadcast_from_rank0).
-A save ends when its file and folder are fsync'd (unless the run turned fsync off). Loads use weights_only=True.
+A save ends when its file, its folder and the folder's parent are fsync'd (unless the run turned fsync off). Loads use weights_only=True.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from bench.checkpoint_files import fsync_path
+from bench.checkpoint_files import fsync_with_names
 from bench.ops.checkpoint_base import CheckpointOperation, LoadingOperation, SavingOperation
 from bench.ops.dcp_timing import Timeline
 from bench.state_tree import snapshot
@@ -39,9 +39,8 @@ class FileLayout(CheckpointOperation):
         if self.writes:
             torch.save(state, self.file_in(folder))
         timeline.mark("write")
-        if self.fsync and self.writes:
-            fsync_path(self.file_in(folder))
-            fsync_path(folder)
+        if self.fsync and self.writes:  # as much as a DCP save makes durable: the file and the names above it
+            fsync_with_names([self.file_in(folder)], folder)
         timeline.mark("fsync")
 
     def read(self, folder: Path, timeline: Timeline) -> None:
