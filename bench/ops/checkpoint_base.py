@@ -6,19 +6,25 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from torch.distributed.checkpoint import state_dict as dsd
+
 from bench.checkpoint_files import drop_page_cache, fsync_with_names, remove_tree, resident_fraction, tree_size
 from bench.ops.base import Operation
 from bench.state_tree import first_difference, perturb_model_, perturb_optimizer_, snapshot
 from bench.wrapping import build_fsdp1, build_fsdp2
 
 
+def checkpoint_state(model, optim, **options: Any) -> dict[str, Any]:
+    """Model + optimizer state as a checkpoint holds it (get_state_dict), with these StateDictOptions."""
+    model_state, optim_state = dsd.get_state_dict(model, optim,
+                                                  options=dsd.StateDictOptions(**options) if options else None)
+    return {"model": model_state, "optim": optim_state}
+
+
 class CheckpointOperation(Operation):
     """Builds the model under the case's source wrapper; knows the case's folder and whether saves are fsync'd."""
 
     def setup(self) -> None:
-        from torch.distributed.checkpoint import state_dict as dsd
-
-        self.dsd = dsd
         if self.options.get("source", "fsdp2") == "fsdp1":
             self.model, self.optim = build_fsdp1(self.ctx, self.spec["model"], use_mesh=True, use_orig_params=True)
         else:
@@ -28,12 +34,10 @@ class CheckpointOperation(Operation):
         self.effective_options["fsync"] = self.fsync
 
     def state(self, **options: Any) -> dict[str, Any]:
-        model_state, optim_state = self.dsd.get_state_dict(
-            self.model, self.optim, options=self.dsd.StateDictOptions(**options) if options else None)
-        return {"model": model_state, "optim": optim_state}
+        return checkpoint_state(self.model, self.optim, **options)
 
     def apply(self, state: dict[str, Any]) -> None:
-        self.dsd.set_state_dict(self.model, self.optim, model_state_dict=state["model"],
+        dsd.set_state_dict(self.model, self.optim, model_state_dict=state["model"],
                                 optim_state_dict=state["optim"])
 
     def perturb(self) -> None:

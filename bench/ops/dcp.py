@@ -20,7 +20,7 @@ import torch.distributed.checkpoint as dcp
 
 from bench.checkpoint_files import tree_size
 from bench.ops.base import Unsupported
-from bench.ops.checkpoint_base import LoadingOperation, SavingOperation
+from bench.ops.checkpoint_base import LoadingOperation, SavingOperation, checkpoint_state
 from bench.ops.dcp_timing import (Timeline, TimedFileSystemReader, TimedFileSystemWriter, TimedLoadPlanner,
                                   TimedSavePlanner)
 from bench.state_tree import first_difference, snapshot
@@ -87,6 +87,8 @@ class AsyncSave(DCPSaving):
         state = self.state()
         timeline.mark("state_dict")
         called = time.perf_counter()
+        # The writer and planner mark `upload.*` details from torch's background thread. A process-based save
+        # pickles them into its own process, where the marks stay: such records have no `upload.*` details.
         background = Timeline(self.details, self.details, prefix="upload.")
         kwargs = {"async_stager": self.stager} if self.stager else {}
         response = dcp.async_save(state, storage_writer=self.writer(background), planner=TimedSavePlanner(background),
@@ -115,12 +117,16 @@ class Load(LoadingOperation):
 
     def setup(self) -> None:
         super().setup()
+        self.prepare_checkpoint()
+        self.record_files(self.checkpoint)
+
+    def prepare_checkpoint(self) -> None:
+        """Sets `checkpoint` (the folder each round reads) and `expected` (the state a round must end with)."""
         self.checkpoint = self.folder / "checkpoint"
         state = self.state()
         self.expected = snapshot(state)
         dcp.save(state, checkpoint_id=str(self.checkpoint))
         dist.barrier()
-        self.record_files(self.checkpoint)
 
     def run(self) -> None:
         timeline = Timeline(self.phases, self.details)
@@ -138,12 +144,10 @@ class ReshardLoad(Load):
     """Loads what a world of another shape saved (`saved_on`); every rank compares the full state it now holds with
     the full state that world wrote beside its checkpoint."""
 
-    def setup(self) -> None:
-        LoadingOperation.setup(self)
+    def prepare_checkpoint(self) -> None:
         source = Path(self.spec["source_checkpoint"])
         self.checkpoint = source / "dcp"
         self.expected = snapshot(torch.load(source / EXPECTED_FILE, weights_only=True))
-        self.record_files(self.checkpoint)
 
     def verify(self, last_result: Any) -> bool:
         return self.report(first_difference(self.expected, self.state(full_state_dict=True)))
@@ -152,16 +156,12 @@ class ReshardLoad(Load):
 def save_source_checkpoint(ctx, model: str, folder: str) -> int:
     """Run on a world by the session: the checkpoint a resharding load reads, and the full state beside it.
     Returns the checkpoint's bytes on disk."""
-    from torch.distributed.checkpoint import state_dict as dsd
-
     target = Path(folder)
     module, optim = build_fsdp2(ctx, model)
-    model_state, optim_state = dsd.get_state_dict(module, optim)
-    dcp.save({"model": model_state, "optim": optim_state}, checkpoint_id=str(target / "dcp"))
-    full_model, full_optim = dsd.get_state_dict(
-        module, optim, options=dsd.StateDictOptions(full_state_dict=True, cpu_offload=True))
+    dcp.save(checkpoint_state(module, optim), checkpoint_id=str(target / "dcp"))
+    full = checkpoint_state(module, optim, full_state_dict=True, cpu_offload=True)
     if ctx.rank == 0:
-        torch.save({"model": full_model, "optim": full_optim}, target / EXPECTED_FILE)
+        torch.save(full, target / EXPECTED_FILE)
     dist.barrier()
     return tree_size(target / "dcp")[0]
 

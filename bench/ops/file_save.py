@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+from torch.distributed.checkpoint import state_dict as dsd
 
 from bench.checkpoint_files import fsync_with_names
 from bench.ops.checkpoint_base import CheckpointOperation, LoadingOperation, SavingOperation
@@ -49,9 +50,9 @@ class FileLayout(CheckpointOperation):
         if self.full:
             # Two calls, as FSDP2's own broadcast load does: set_state_dict skips the model's broadcast on a rank
             # that passes an empty model dict, and rank 0 then waits for it forever (torch 2.13).
-            options = self.dsd.StateDictOptions(full_state_dict=True, broadcast_from_rank0=True)
-            self.dsd.set_model_state_dict(self.model, state["model"], options=options)
-            self.dsd.set_optimizer_state_dict(self.model, self.optim, state["optim"], options=options)
+            options = dsd.StateDictOptions(full_state_dict=True, broadcast_from_rank0=True)
+            dsd.set_model_state_dict(self.model, state["model"], options=options)
+            dsd.set_optimizer_state_dict(self.model, self.optim, state["optim"], options=options)
         else:
             self.apply(state)
         timeline.mark("set_state_dict")
