@@ -88,7 +88,8 @@ def read_result_file(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def _options_label(options: Any) -> str:
+def options_label(options: Any) -> str:
+    """A case's options as `k=v,...` (booleans as 0/1), '-' for none."""
     if not isinstance(options, dict) or not options:
         return "-"
     return ",".join(f"{k}={int(v) if isinstance(v, bool) else v}" for k, v in sorted(options.items()))
@@ -104,7 +105,7 @@ def case_key(record: dict[str, Any]) -> str:
     if record.get("case_id"):
         return str(record["case_id"])
     mesh = "x".join(map(str, record["mesh_shape"]))
-    parts = [record["api"], record["op"], record.get("state_dict_type"), _options_label(record.get("options")),
+    parts = [record["api"], record["op"], record.get("state_dict_type"), options_label(record.get("options")),
              record.get("model"), f"mesh{mesh}"]
     return "-".join(str(p) for p in parts if p)
 
@@ -133,7 +134,7 @@ def frame_of_file(path: Path, data: dict[str, Any]) -> pd.DataFrame:
         row = {**record, **run}
         row["case"] = case_key(record)
         row["mesh"] = "x".join(map(str, record["mesh_shape"]))
-        row["options_label"] = _options_label(record.get("options"))
+        row["options_label"] = options_label(record.get("options"))
         times = record["round_times_s"]
         row["rounds"] = len(times)
         row["median_s"] = float(pd.Series(times).median()) if times else math.nan

@@ -168,10 +168,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if previous is None:
         return
     done = done_case_ids(previous)
-    held = [item for item in items if getattr(item, "callspec", None) and item.callspec.id in done]
+    kept, held = [], []
+    for item in items:
+        (held if getattr(item, "callspec", None) and item.callspec.id in done else kept).append(item)
     if held:
         config.hook.pytest_deselected(items=held)
-        items[:] = [item for item in items if item not in held]
+        items[:] = kept
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

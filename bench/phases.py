@@ -48,10 +48,7 @@ def growth_per_round(values: list[int | None]) -> float | None:
     points = [(i, v) for i, v in enumerate(values) if v is not None]
     if len(points) < 2:
         return None
-    mean_x = statistics.fmean(x for x, _ in points)
-    mean_y = statistics.fmean(y for _, y in points)
-    spread = sum((x - mean_x) ** 2 for x, _ in points)
-    return sum((x - mean_x) * (y - mean_y) for x, y in points) / spread
+    return statistics.linear_regression([x for x, _ in points], [y for _, y in points]).slope
 
 
 def phase_fields(op: str, replies: list[dict[str, Any]], rank_times: list[list[float]]) -> dict[str, Any]:

@@ -7,21 +7,21 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from analysis.load import ResultFileError, read_result_file
 from bench.selection import BadInput
-from bench.summary import ResultFileError, load_result_file, records
+from bench.summary import records
 
 
 def load_previous(path: Path, profile: str, settings: dict[str, Any]) -> dict[str, Any]:
     """The interrupted run's file, refused with one line when it is unreadable, foreign, or from a run whose
     profile or round settings differ (its figures and the new ones would not be comparable)."""
     try:
-        data = load_result_file(path)
-        run = data["run"]
-        if not isinstance(run, dict) or not all(isinstance(r, dict) and "case_id" in r for r in records(data)):
-            raise ResultFileError(f"{path}: not a statedict-bench result file (records without case_id)")
-    except (ResultFileError, TypeError, KeyError, AttributeError) as exc:
-        message = str(exc) if isinstance(exc, ResultFileError) else f"{path}: malformed result file ({exc!r})"
-        raise BadInput(f"cannot resume: {message}") from None
+        data = read_result_file(path)  # checks that run is an object and every record one with the needed fields
+    except ResultFileError as exc:
+        raise BadInput(f"cannot resume: {exc}") from None
+    if not all("case_id" in record for record in records(data)):
+        raise BadInput(f"cannot resume: {path}: not a statedict-bench result file (records without case_id)")
+    run = data["run"]
     if run.get("profile") != profile:
         raise BadInput(f"cannot resume: {path} is a {run.get('profile')!r} run; add --profile {run.get('profile')}")
     old = run.get("settings") or {}

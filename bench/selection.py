@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import shutil
 import tempfile
@@ -64,11 +65,10 @@ def _fit_world_size(meshes: list[tuple[int, ...]], world_size: int | None, expli
 
 
 def round_settings(base: RoundSettings, overrides: dict[str, Any]) -> RoundSettings:
-    fields = {f: getattr(base, f) for f in base.__dataclass_fields__}
     if "min_rounds" in overrides and "max_rounds" not in overrides:
-        fields["max_rounds"] = max(fields["max_rounds"], overrides["min_rounds"])
+        overrides = {**overrides, "max_rounds": max(base.max_rounds, overrides["min_rounds"])}
     try:
-        return RoundSettings(**{**fields, **overrides})
+        return dataclasses.replace(base, **overrides)
     except ValueError as exc:
         raise BadInput(str(exc)) from None
 
@@ -89,24 +89,24 @@ def select(profile_name: str, models: list[str], meshes: list[str], world_size: 
     return Selection(profile, models, shapes, round_settings(profile.rounds, overrides), checkpoint_models)
 
 
-def check_writable(path: Path, what: str = "results") -> None:
+def check_writable(path: Path) -> None:
     """Refuse, before the run, a result file that could not be written: folder not creatable, not writable, full."""
     if path.is_dir():
-        raise BadInput(f"{what} file {path} is a folder")
+        raise BadInput(f"results file {path} is a folder")
     existing = path.parent
     while not existing.exists():
         existing = existing.parent
     if not existing.is_dir():
-        raise BadInput(f"cannot write {what} file {path}: {existing} is not a folder")
+        raise BadInput(f"cannot write results file {path}: {existing} is not a folder")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".statedict-bench-probe."):
             pass
     except OSError as exc:
-        raise BadInput(f"{what} folder {path.parent} is not writable: {exc.strerror or exc}") from None
+        raise BadInput(f"results folder {path.parent} is not writable: {exc.strerror or exc}") from None
     free = shutil.disk_usage(path.parent).free
     if free < MIN_FREE_BYTES:
-        raise BadInput(f"{what} folder {path.parent} is full: {free / 2**20:.1f} MiB free")
+        raise BadInput(f"results folder {path.parent} is full: {free / 2**20:.1f} MiB free")
 
 
 def check_checkpoint_folder(parent: str | None) -> None:

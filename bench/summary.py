@@ -10,23 +10,17 @@ from pathlib import Path
 from typing import Any
 
 # One reader of result files for the whole project; analysis/ needs no torch, so bench may lean on it.
-from analysis.load import ResultFileError
-from analysis.load import read_result_file as load_result_file
+from analysis.load import ResultFileError, options_label, read_result_file, records_of
+from bench.matrix import mesh_label
 
 
 def records(data: dict[str, Any]) -> list[dict[str, Any]]:
     """Every case of the file, timed or not, in the order they ran."""
-    timed = [bench["extra_info"] for bench in data["benchmarks"]]
-    untimed = [case["extra_info"] for case in data.get("untimed_cases", [])]
-    return sorted(timed + untimed, key=lambda record: record.get("sequence", 0))
+    return sorted(records_of(data), key=lambda record: record.get("sequence", 0))
 
 
 def _fmt(value: float | None, scale: float = 1.0, digits: int = 2) -> str:
     return "-" if value is None else f"{value * scale:.{digits}f}"
-
-
-def _options(options: dict[str, Any]) -> str:
-    return ",".join(f"{k}={int(v) if isinstance(v, bool) else v}" for k, v in sorted(options.items())) or "-"
 
 
 def table_rows(cases: list[dict[str, Any]]) -> list[list[str]]:
@@ -36,8 +30,8 @@ def table_rows(cases: list[dict[str, Any]]) -> list[list[str]]:
         peaks = [p for p in record.get("peak_rss_bytes") or [] if p is not None]
         flag = " unstable" if stats.get("unstable") else ""
         rows.append([
-            record["api"], record["op"], record["state_dict_type"] or "-", _options(record["options"]),
-            record["model"] or "-", "x".join(map(str, record["mesh_shape"])),
+            record["api"], record["op"], record["state_dict_type"] or "-", options_label(record["options"]),
+            record["model"] or "-", mesh_label(record["mesh_shape"]),
             _fmt(stats.get("median_s"), 1e3, 3), _fmt(stats.get("iqr_s"), 1e3, 3),
             _fmt(record.get("throughput_gbps"), 1, 3), _fmt(record.get("fraction_of_ceiling"), 100, 1),
             _fmt(max(peaks) if peaks else None, 1 / 2**20, 2),
@@ -65,7 +59,7 @@ def failures(cases: list[dict[str, Any]]) -> list[str]:
 
 
 def summarize_file(path: str | Path) -> str:
-    data = load_result_file(path)
+    data = read_result_file(path)
     run = data["run"]
     cases = records(data)
     counts = ", ".join(f"{n} {status}" for status, n in sorted(run.get("status_counts", {}).items()))
