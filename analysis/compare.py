@@ -94,8 +94,6 @@ def _judge(pairs: dict[str, tuple[list[float], list[float]]], settings: CompareS
     for case, (base, new) in pairs.items():
         base_median, new_median = float(np.median(base)), float(np.median(new))
         ratio, low, high = median_ratio_ci(base, new)
-        if base_median == 0:
-            ratio = math.inf if new_median > 0 else math.nan
         out[case] = {f"{prefix}base": base_median, f"{prefix}new": new_median, f"{prefix}ratio": ratio,
                      f"{prefix}ci_low": low, f"{prefix}ci_high": high, f"{prefix}p": mann_whitney_p(base, new)}
     cases = list(out)

@@ -29,7 +29,6 @@ class Page:
         self.out_dir = out_dir
         self.title = title
         self.parts: list[str] = []
-        self.charts: list[Path] = []
 
     def section(self, heading: str, *body: str) -> None:
         self.parts.append(f"<h2>{html.escape(heading)}</h2>\n" + "\n".join(body))
@@ -38,7 +37,6 @@ class Page:
         data = png_bytes(fig)
         path = self.out_dir / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}.png"
         path.write_bytes(data)
-        self.charts.append(path)
         encoded = base64.b64encode(data).decode("ascii")
         note = f'<p class="note">{html.escape(caption)}</p>' if caption else ""
         return f'<figure><img alt="{html.escape(name)}" src="data:image/png;base64,{encoded}">{note}</figure>'

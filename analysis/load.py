@@ -141,6 +141,7 @@ def frame_of_file(path: Path, data: dict[str, Any]) -> pd.DataFrame:
         row["cv"] = float(pd.Series(times).std(ddof=1) / pd.Series(times).mean()) if len(times) > 1 else math.nan
         row["peak_rss_max_bytes"] = _max_known(record.get("peak_rss_bytes"))
         row["peak_cuda_max_bytes"] = _max_known(record.get("peak_cuda_bytes"))
+        row["rss_growth_max_bytes"] = _max_known(record.get("rss_growth_per_save_bytes"))
         rows.append(row)
     return pd.DataFrame(rows)
 

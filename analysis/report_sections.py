@@ -23,8 +23,8 @@ from analysis.render import (
     summary_lines,
 )
 from analysis.trend import all_steps, run_order
+from bench.stats import UNSTABLE_CV  # the suite's rule, so that report and summary flag the same cases
 
-UNSTABLE_CV = 0.10  # the suite's rule (bench/stats.py): a CV of 10% or more is too spread to trust a median
 TOP_CASES = 40
 STATE_DICT_OPS = ("get_model", "get_optim", "set_model", "set_optim")
 MIB = 2**20
@@ -196,9 +196,7 @@ def memory(page: Page, frame: pd.DataFrame) -> None:
             _memory_chart(page, frame, "peak_cuda_max_bytes", "memory_device", "peak device memory")]
     growth = "rss_growth_per_save_bytes" in frame and frame["rss_growth_per_save_bytes"].notna().any()
     if growth:
-        grown = frame.assign(growth_max=frame["rss_growth_per_save_bytes"].map(
-            lambda v: max((x for x in v if x is not None), default=math.nan) if isinstance(v, list) else v))
-        body.append(_memory_chart(page, grown, "growth_max", "memory_growth", "host memory growth per save"))
+        body.append(_memory_chart(page, frame, "rss_growth_max_bytes", "memory_growth", "host memory growth per save"))
     columns = ["peak_rss_bytes", "peak_cuda_bytes"] + (["rss_growth_per_save_bytes"] if growth else [])
     units = {c: charts.memory_unit(_known(frame[c])) if c in frame else ("MiB", MIB) for c in columns}
     names = {"peak_rss_bytes": "peak host", "peak_cuda_bytes": "peak device",

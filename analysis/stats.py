@@ -19,10 +19,10 @@ def median_ratio_ci(base: Sequence[float], new: Sequence[float], *, resamples: i
     base_arr, new_arr = np.asarray(base, dtype=float), np.asarray(new, dtype=float)
     if base_arr.size == 0 or new_arr.size == 0:
         raise ValueError("both sides need at least one sample")
-    base_median = float(np.median(base_arr))
-    if base_median <= 0:
-        return math.nan, math.nan, math.nan
-    ratio = float(np.median(new_arr)) / base_median
+    base_median, new_median = float(np.median(base_arr)), float(np.median(new_arr))
+    if base_median <= 0:  # from nothing to something is an unbounded rise; nothing to nothing has no ratio
+        return (math.inf if new_median > 0 else math.nan), math.nan, math.nan
+    ratio = new_median / base_median
     # A fixed seed: the same files give the same interval on every run of the command.
     rng = np.random.default_rng(seed)
     base_medians = np.median(rng.choice(base_arr, size=(resamples, base_arr.size)), axis=1)

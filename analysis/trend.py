@@ -83,7 +83,8 @@ def noise_sigma(values: np.ndarray) -> float:
 
 def change_points(medians_s: list[float] | np.ndarray) -> list[int]:
     """Indices where a new level begins (each >= MIN_SEGMENT_RUNS from the ends and from each other)."""
-    values = np.log(np.asarray(medians_s, dtype=float))
+    medians = np.asarray(medians_s, dtype=float)
+    values = np.log(medians)
     n = values.size
     if n < 2 * MIN_SEGMENT_RUNS or not np.all(np.isfinite(values)):
         return []
@@ -94,9 +95,10 @@ def change_points(medians_s: list[float] | np.ndarray) -> list[int]:
     bounds = [0, *starts, n]
     kept = []
     for i, start in enumerate(starts):
-        before = np.median(values[bounds[i]:start])
-        after = np.median(values[start:bounds[i + 2]])
-        if abs(math.exp(after - before) - 1) >= MIN_STEP:
+        # On the medians themselves, as detect_steps reports them (a median of logs differs for even counts).
+        before = np.median(medians[bounds[i]:start])
+        after = np.median(medians[start:bounds[i + 2]])
+        if abs(after / before - 1) >= MIN_STEP:
             kept.append(start)
     return kept
 

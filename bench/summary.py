@@ -12,6 +12,7 @@ from typing import Any
 # One reader of result files for the whole project; analysis/ needs no torch, so bench may lean on it.
 from analysis.load import ResultFileError, options_label, read_result_file, records_of
 from bench.matrix import mesh_label
+from bench.stats import UNSTABLE_CV
 
 
 def records(data: dict[str, Any]) -> list[dict[str, Any]]:
@@ -71,8 +72,8 @@ def summarize_file(path: str | Path) -> str:
     timed = [r for r in cases if r.get("stats")]
     unstable = sum(1 for r in timed if r["stats"]["unstable"])
     if unstable:
-        lines.append(f"warning: {unstable} of {len(timed)} timed cases are unstable (round times' CV >= 10%): "
-                     f"compare their medians with care")
+        lines.append(f"warning: {unstable} of {len(timed)} timed cases are unstable "
+                     f"(round times' CV >= {UNSTABLE_CV:.0%}): compare their medians with care")
     lines.append(f"profile {run['profile']}, torch {run['torch']['version']}, {run['machine']['cores']} cores: "
                  f"{len(cases)} cases ({counts}) in {run.get('duration_s', 0):.0f} s, "
                  f"{run.get('world_start_s', 0):.0f} s of it starting {run.get('world_starts', 0)} worlds")
