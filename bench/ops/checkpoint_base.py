@@ -37,8 +37,7 @@ class CheckpointOperation(Operation):
         return checkpoint_state(self.model, self.optim, **options)
 
     def apply(self, state: dict[str, Any]) -> None:
-        dsd.set_state_dict(self.model, self.optim, model_state_dict=state["model"],
-                                optim_state_dict=state["optim"])
+        dsd.set_state_dict(self.model, self.optim, model_state_dict=state["model"], optim_state_dict=state["optim"])
 
     def perturb(self) -> None:
         perturb_model_(self.model)

@@ -3,7 +3,8 @@
 `layout=per_rank`: each rank saves its own shard (its sharded state dict) to its own file and loads it back.
 `layout=rank0_full`: the full state dict is gathered to rank 0 (offloaded to CPU), which alone writes one file;
 on load rank 0 reads it and set_state_dict broadcasts it to the others (broadcast_from_rank0).
-A save ends when its file, its folder and the folder's parent are fsync'd (unless the run turned fsync off). Loads use weights_only=True.
+A save ends when its file, its folder and the folder's parent are fsync'd (unless the run turned fsync off), as
+much as a DCP save makes durable. Loads use weights_only=True.
 """
 
 from __future__ import annotations
