@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# statedict-bench: run a profile of the benchmark and print its summary, or run the suite's own tests.
+# statedict-bench: run a profile of the benchmark and print its summary, run the nightly job, or the suite's tests.
 #
 #   ./run_bench.sh [PROFILE] [--results-dir DIR] [--python PY] [--resume FILE] [-- PYTEST_ARGS...]
+#   ./run_bench.sh nightly [--profile P] [--machine NAME] [--baseline FILE] [--results-dir DIR] [--python PY] [-- ...]
 #   ./run_bench.sh test [-- PYTEST_ARGS...]
 #
 # Settings come from flags, with environment variables as defaults (as torchtitan's run script does).
 set -euo pipefail
 cd "$(dirname "$0")"
 
-PROFILE=${PROFILE:-"quick"}
+PROFILE=${PROFILE:-""}  # empty: the mode's own (quick, or nightly for the nightly job)
 RESULTS_DIR=${RESULTS_DIR:-"results"}
+BASELINE=${BASELINE:-""}
+MACHINE=${MACHINE:-"$(hostname -s 2>/dev/null || hostname)"}
 PYTHON=${PYTHON:-"python3"}
 TORCH_SPEC=${TORCH_SPEC:-"torch==2.13.0"}  # installed only when the interpreter has no torch at all
 
@@ -18,11 +21,21 @@ usage() {
   cat <<'EOT'
 
   PROFILE            quick (default; about 11 minutes on 2 cores), nightly or full      [env PROFILE]
-  --results-dir DIR  where the result file goes (default: results)                      [env RESULTS_DIR]
+  --profile P        the same as PROFILE
+  --results-dir DIR  where result files go (default: results)                           [env RESULTS_DIR]
   --python PY        interpreter to run with (default: python3)                         [env PYTHON]
   --resume FILE      continue the interrupted run of FILE (same PROFILE and options), into FILE
   -- ARGS            passed to pytest, e.g. -- -k fsdp2 --mesh 2 --model dummy
   test               install what the tests need and run them (what .ci/run does)
+
+  nightly            the nightly job: the nightly profile (or --profile P) into
+                     RESULTS_DIR/MACHINE/<UTC time>_torch-<version>_<torch commit>.json, compared with the
+                     baseline, the history report RESULTS_DIR/MACHINE/report/report.html brought up to date, and a
+                     short summary last. Exit 0: nothing flagged; 1: a regression flagged; 2: a broken run
+                     (interrupted, pytest failed, no case ok) or bad input.
+  --machine NAME     the history's folder under RESULTS_DIR (default: the host name)    [env MACHINE]
+  --baseline FILE    compare with FILE (default: the previous successful nightly of the same profile in
+                     RESULTS_DIR/MACHINE; incomplete or failed runs are passed over)    [env BASELINE]
 EOT
 }
 
@@ -33,11 +46,14 @@ while (($#)); do
   case "$1" in
     -h|--help) usage; exit 0 ;;
     test) mode=test ;;
-    quick|nightly|full) PROFILE=$1 ;;
+    nightly) mode=nightly ;;
+    quick|full) PROFILE=$1 ;;
     --profile) PROFILE=${2:?--profile needs a value}; shift ;;
     --results-dir) RESULTS_DIR=${2:?--results-dir needs a value}; shift ;;
     --python) PYTHON=${2:?--python needs a value}; shift ;;
     --resume) RESUME=${2:?--resume needs a value}; shift ;;
+    --machine) MACHINE=${2:?--machine needs a value}; shift ;;
+    --baseline) BASELINE=${2:?--baseline needs a value}; shift ;;
     --) shift; extra=("$@"); break ;;
     *) echo "run_bench.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
@@ -64,10 +80,31 @@ if [[ $mode == test ]]; then
 fi
 
 fail() { echo "run_bench.sh: error: $*" >&2; exit 2; }
+[[ -n $PROFILE ]] || PROFILE=$([[ $mode == nightly ]] && echo nightly || echo quick)
+[[ -z $BASELINE || -f $BASELINE ]] || fail "baseline $BASELINE: no such file"
+
+# The nightly history's stable name: what ran (torch version and commit) and when; one folder per machine.
+nightly_name() {
+  local tag
+  tag=$("$PYTHON" -c 'import torch; print("torch-" + torch.__version__ + "_" + (torch.version.git_version or "unknown")[:7])') \
+    || fail "$PYTHON cannot import torch"
+  echo "$(date -u +%Y%m%dT%H%M%SZ)_${tag}"
+}
+
 if [[ -n $RESUME ]]; then
   [[ -f $RESUME ]] || fail "cannot resume $RESUME: no such file"
   out=$RESUME
   extra=(--resume "$RESUME" "${extra[@]}")
+elif [[ $mode == nightly ]]; then
+  [[ $MACHINE =~ ^[A-Za-z0-9._-]+$ ]] || fail "machine name '$MACHINE' must be letters, digits, '.', '_' or '-'"
+  mkdir -p "$RESULTS_DIR/$MACHINE" 2>/dev/null || fail "cannot create results folder $RESULTS_DIR/$MACHINE"
+  name=$(nightly_name)
+  out="$RESULTS_DIR/$MACHINE/$name.json"
+  for ((n = 2; ; n++)); do  # noclobber: a second run in the same second takes the next free name
+    (set -C; : >"$out") 2>/dev/null && break
+    [[ -w $RESULTS_DIR/$MACHINE ]] || fail "results folder $RESULTS_DIR/$MACHINE is not writable"
+    out="$RESULTS_DIR/$MACHINE/${name}_$n.json"
+  done
 else
   mkdir -p "$RESULTS_DIR" 2>/dev/null || fail "cannot create results folder $RESULTS_DIR"
   # A name of its own even for two runs started in the same second: mktemp adds a random part and reserves it.
@@ -110,4 +147,12 @@ else
 fi
 echo "pytest output: $log"
 tail -n 1 "$log"
+if [[ $mode == nightly ]]; then
+  [[ -s $out ]] || { echo "nightly: BROKEN: no result file was written" >&2; exit 2; }
+  echo
+  set +e
+  "$PYTHON" -m analysis nightly "$out" --history "$(dirname "$out")" --pytest-status "$status" \
+    --report-dir "$(dirname "$out")/report" ${BASELINE:+--baseline "$BASELINE"}
+  exit $?
+fi
 exit "$status"

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
+from analysis.comparability import comparability_warnings
 from analysis.compare import CompareSettings, compare_frames
-from analysis.load import ResultFileError, load_frame
+from analysis.load import ResultFileError, frame_of_runs, load_frame, load_runs
 from analysis.render import FORMATS, render_comparison, render_trend
 from analysis.trend import ORDERS, all_steps
 
@@ -48,12 +50,27 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("-o", "--output", required=True, help="folder for report.html and the charts' PNGs")
     report.add_argument("--baseline", help="result file to compare with (default: the run before the latest)")
     report.add_argument("--threshold", type=parse_threshold, default=0.05)
+    nightly = commands.add_parser("nightly", help="judge a finished nightly run against the previous one "
+                                                  "(what run_bench.sh nightly calls)")
+    nightly.add_argument("run", help="the nightly run's result file")
+    nightly.add_argument("--history", required=True,
+                         help="folder of this machine's nightly runs: the baseline is picked there, the report "
+                              "covers it")
+    nightly.add_argument("--baseline", help="result file to compare with (default: the previous successful run "
+                                            "of the same profile in --history)")
+    nightly.add_argument("--pytest-status", type=int, help="the benchmark run's exit code (2 or more: broken)")
+    nightly.add_argument("--report-dir", help="where the history report goes (default: no report)")
+    nightly.add_argument("--threshold", type=parse_threshold, default=0.05)
     return parser
 
 
 def run_compare(args: argparse.Namespace) -> int:
     settings = CompareSettings(threshold=args.threshold, correction=args.correction)
-    comparison = compare_frames(load_frame(args.base), load_frame(args.new), settings)
+    base, new = load_runs([args.base]), load_runs([args.new])
+    comparison = compare_frames(frame_of_runs(base), frame_of_runs(new), settings)
+    comparison.summary["comparability_warnings"] = comparability_warnings(base, new)
+    for warning in comparison.summary["comparability_warnings"]:  # also on stderr: seen when stdout is a file
+        print(f"warning: {warning}", file=sys.stderr)
     print(render_comparison(comparison, args.format))
     return 1 if comparison.summary["flagged_regressions"] else 0
 
@@ -67,16 +84,29 @@ def run_trend(args: argparse.Namespace) -> int:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from analysis.report import write_report  # matplotlib is slow to import; only the report needs it
+    from analysis.report import (
+        write_report,  # matplotlib is slow to import; only the report needs it
+    )
 
     path = write_report(args.results, args.output, baseline=args.baseline, threshold=args.threshold)
     print(f"report: {path}")
     return 0
 
 
+def run_nightly(args: argparse.Namespace) -> int:
+    from analysis.nightly import nightly
+
+    code, lines = nightly(Path(args.run), Path(args.history), baseline=args.baseline and Path(args.baseline),
+                          pytest_status=args.pytest_status,
+                          report_dir=args.report_dir and Path(args.report_dir), threshold=args.threshold)
+    print("\n".join(lines))
+    return code
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handler = {"compare": run_compare, "trend": run_trend, "report": run_report}[args.command]
+    handler = {"compare": run_compare, "trend": run_trend, "report": run_report,
+               "nightly": run_nightly}[args.command]
     try:
         return handler(args)
     except (ResultFileError, ValueError) as exc:

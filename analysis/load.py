@@ -156,7 +156,12 @@ def load_frame(sources: Iterable[str | Path] | str | Path) -> pd.DataFrame:
     """One frame of every case of every run the sources name (a file, a folder, a glob, or a list of them)."""
     if isinstance(sources, (str, Path)):
         sources = [sources]
-    frames = [frame_of_file(path, data) for path, data in load_runs(sources)]
+    return frame_of_runs(load_runs(sources))
+
+
+def frame_of_runs(runs: list[tuple[Path, dict[str, Any]]]) -> pd.DataFrame:
+    """One frame of every case of runs already read (load_runs)."""
+    frames = [frame_of_file(path, data) for path, data in runs]
     frames = [f for f in frames if not f.empty]
     if not frames:
         return pd.DataFrame(columns=["case", "api", "op", "status", "round_times_s", "run_file", "median_s"])

@@ -82,6 +82,7 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
     lines.append(f"flagged: beyond {summary['threshold']:.0%} and {summary['correction']}-corrected p < "
                  f"{summary['alpha']}; {summary['flagged_regressions']} flagged regression(s) "
                  f"(time, memory, or ok -> error/timeout)")
+    lines += [f"warning: {warning}" for warning in summary.get("comparability_warnings", [])]
     return lines
 
 

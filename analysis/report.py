@@ -11,9 +11,9 @@ from analysis.html_page import Page
 from analysis.load import ResultFileError, frame_of_file, load_runs, read_result_file
 
 
-def write_report(results: str | Path, out_dir: str | Path, *, baseline: str | Path | None = None,
+def write_report(results: str | Path | list[Path], out_dir: str | Path, *, baseline: str | Path | None = None,
                  threshold: float = 0.05) -> Path:
-    runs = load_runs([results])
+    runs = load_runs(results if isinstance(results, list) else [results])
     if not runs:
         raise ResultFileError(f"{results}: no result files")
     frames = [frame_of_file(path, data) for path, data in runs]

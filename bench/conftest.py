@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import signal
 import sys
@@ -13,12 +14,19 @@ from pathlib import Path
 
 import pytest
 
+from bench.eta import Progress
 from bench.fault_cases import FAULT_KINDS, parse_faults, with_faults
 from bench.matrix import expand
 from bench.progress import ResultWriter
-from bench.resume import done_case_ids, load_previous
 from bench.results_file import target_path
-from bench.selection import BadInput, Selection, check_checkpoint_folder, check_writable, select
+from bench.resume import done_case_ids, load_previous
+from bench.selection import (
+    BadInput,
+    Selection,
+    check_checkpoint_folder,
+    check_writable,
+    select,
+)
 from bench.session import BenchSession
 
 _SESSION = pytest.StashKey[BenchSession]()
@@ -26,11 +34,12 @@ _SELECTION = pytest.StashKey[Selection]()
 _WRITER = pytest.StashKey[ResultWriter]()
 _PREVIOUS = pytest.StashKey[dict]()
 _SELECTED = pytest.StashKey[int]()
+_PROGRESS = pytest.StashKey[Progress]()
 CASE_FIELDS = ("api", "op", "state_dict_type", "options", "model", "mesh_shape")
 # Converted by the suite, not by argparse, so that `--min-rounds abc` is bad input like any other (one line, exit 2)
 # rather than pytest's usage error (exit 4).
 NUMBER_OPTIONS = {"--world-size": int, "--min-rounds": int, "--max-rounds": int, "--warmup-rounds": int,
-                  "--ceiling-mib": int, "--budget-s": float, "--case-timeout-s": float, "--max-host-memory-gb": float}
+                  "--ceiling-mib": int, "--progress-s": float, "--budget-s": float, "--case-timeout-s": float, "--max-host-memory-gb": float}
 ROUND_OPTIONS = (("min_rounds", "--min-rounds"), ("max_rounds", "--max-rounds"), ("warmup_rounds", "--warmup-rounds"),
                  ("budget_s", "--budget-s"), ("case_timeout_s", "--case-timeout-s"))
 
@@ -65,6 +74,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="let saves stop at the page cache instead of fsync'ing files and folders")
     group.addoption("--ceiling-mib", default=256,
                     help="size of the file and copy used to measure the machine's ceilings (MiB, default 256)")
+    group.addoption("--progress-s", default=30.0,
+                    help="print cases done out of the total and the time left at most this often (seconds, "
+                         "default 30; 0: after every case)")
 
 
 def _convert_numbers(config: pytest.Config) -> None:
@@ -95,6 +107,8 @@ def _checked_selection(config: pytest.Config) -> Selection:
     cap = config.getoption("--max-host-memory-gb")
     if cap is not None and cap <= 0:
         raise BadInput(f"--max-host-memory-gb must be > 0, got {cap}")
+    if config.getoption("--progress-s") < 0:
+        raise BadInput(f"--progress-s must be >= 0, got {config.getoption('--progress-s')}")
     if config.getoption("--ceiling-mib") < 8:
         raise BadInput(f"--ceiling-mib must be at least 8, got {config.getoption('--ceiling-mib')}")
     check_checkpoint_folder(config.getoption("--checkpoint-dir"))
@@ -178,6 +192,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     session.config.stash[_SELECTED] = len(session.items)
+    if _SELECTION in session.config.stash:
+        session.config.stash[_PROGRESS] = Progress(len(session.items), session.config.getoption("--progress-s"))
     if not session.items and session.config.stash.get(_SELECTION, None):
         keyword = session.config.getoption("keyword") or ""
         resumed = " that the resumed file lacks" if session.config.getoption("--resume") else ""
@@ -198,8 +214,35 @@ def bench_session(request: pytest.FixtureRequest):
                            first_sequence=len(done_case_ids(previous)) if previous else 0,
                            host_memory_cap_bytes=None if cap is None else int(cap * 2**30))
     request.config.stash[_SESSION] = session
+    _say(request.config, *(f"statedict-bench: warning: {warning}"
+                           for warning in session.run_info["machine_state"]["warnings"]))
     yield session
     session.close()
+
+
+def _say(config: pytest.Config, *lines: str) -> None:
+    """Lines of the suite's own between pytest's progress characters (each on a line of its own)."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None or not lines:
+        return
+    # A fixture's setup runs with output captured (shown only if the test fails): these lines are for the user now.
+    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+        for line in lines:
+            if getattr(reporter._tw, "width_of_current_line", 0):  # after pytest's progress characters
+                reporter.write("\n")
+            reporter.write_line(line)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    result = yield
+    progress = item.config.stash.get(_PROGRESS, None)
+    if progress is not None:
+        line = progress.case_finished()
+        if line:
+            _say(item.config, line)
+    return result
 
 
 @pytest.fixture

@@ -69,7 +69,20 @@ def torch_info() -> dict[str, Any]:
             "nccl": nccl}
 
 
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TORCH_NUM_THREADS")
+
+
+def thread_settings() -> dict[str, Any]:
+    """What decides how many threads torch uses: each rank sets cores // ranks (bench/rank.py), but the
+    environment's thread variables still size other pools, so two runs are comparable only when these agree."""
+    return {"rule": "torch.set_num_threads(max(1, cores // ranks)) in every rank",
+            "environment": {name: os.environ.get(name) for name in THREAD_VARIABLES}}
+
+
 def start_run_info(profile: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """Everything a later comparison needs to tell whether two runs are comparable (analysis/comparability.py)."""
+    from bench.machine_state import machine_state
+
     return {
         "schema_version": SCHEMA_VERSION,
         "profile": profile,
@@ -79,5 +92,7 @@ def start_run_info(profile: str, settings: dict[str, Any]) -> dict[str, Any]:
         "torch": torch_info(),
         "machine": machine_info(),
         "suite": _suite_commit(),
+        "threads": thread_settings(),
+        "machine_state": machine_state(),  # before the ceilings and any world: what else runs on the machine
         "argv": sys.argv[1:],
     }

@@ -69,6 +69,7 @@ def summarize_file(path: str | Path) -> str:
     lines += [f"skipped: {r['case_id']}: {r['message']}" for r in cases if r["status"] == "skipped"]
     if run.get("complete") is False:
         lines.append(f"incomplete: the run was interrupted; `--resume {path}` runs the cases it lacks")
+    lines += [f"warning: {w}" for w in (run.get("machine_state") or {}).get("warnings", [])]
     timed = [r for r in cases if r.get("stats")]
     unstable = sum(1 for r in timed if r["stats"]["unstable"])
     if unstable:

@@ -141,3 +141,37 @@ def test_runs_with_nothing_timed_compare_without_error(tmp_path):
                               capture_output=True, text=True, timeout=120)
         assert done.returncode == 0 and not done.stderr, done.stderr
     assert "1 unchanged" in done.stdout and "(unsupported -> unsupported)" in done.stdout
+
+
+def test_compare_warns_when_runs_are_not_comparable(tmp_path):
+    """Machine, cores, thread settings, profile, round settings and suite commit must agree; torch may differ."""
+    from tests.conftest import ROOT
+    from tests.result_files import case_fields, record, result, write
+
+    def run_file(name, torch_version="2.13.0+cpu", **run_changes):
+        data = result([record(case_fields(0), [0.01] * 5)], torch_version=torch_version)
+        data["run"]["threads"] = {"rule": "cores // ranks", "environment": {"OMP_NUM_THREADS": None}}
+        for key, value in run_changes.items():
+            data["run"][key] = {**data["run"].get(key, {}), **value} if isinstance(value, dict) else value
+        return str(write(tmp_path / name, data))
+
+    def warnings(base, new, fmt="text"):
+        done = subprocess.run([sys.executable, "-m", "analysis", "compare", base, new, "--format", fmt], cwd=ROOT,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        said = [line.removeprefix("warning: ") for line in done.stderr.splitlines()]
+        return said, done.stdout
+
+    same, stdout = warnings(run_file("a.json"), run_file("b.json", torch_version="2.14.1"))
+    assert same == [] and "warning" not in stdout  # another torch is what a comparison is for
+    said, stdout = warnings(run_file("a.json"), run_file("c.json", machine={"cores": 16},
+                                                         threads={"environment": {"OMP_NUM_THREADS": "4"}},
+                                                         suite={"commit": "c" * 40}))
+    assert said == ["runs not comparable: cores differs: base 2, new 16",
+                    "runs not comparable: thread settings differs: base 'cores // ranks; no thread variables set', "
+                    "new 'cores // ranks; OMP_NUM_THREADS=4'",
+                    f"runs not comparable: suite commit differs: base '{'b' * 40}', new '{'c' * 40}'"]
+    assert all(f"warning: {line}" in stdout for line in said)
+    _, as_json = warnings(run_file("a.json"), run_file("d.json", profile="nightly"), "json")
+    assert json.loads(as_json)["summary"]["comparability_warnings"] == [
+        "runs not comparable: profile differs: base 'quick', new 'nightly'"]

@@ -1,0 +1,97 @@
+"""The machine's state before a run: other processes' CPU, load, memory, governor; the busy warning in the output
+and the file; and the progress line of a run."""
+
+import json
+import os
+import subprocess
+import sys
+
+import psutil
+import pytest
+
+from bench.eta import Progress, format_duration
+from bench.machine_state import DRIVER_PID_ENV, assess, machine_state
+from tests.conftest import FAST, run_bench
+
+BURN = "import time\nend = time.time() + 120\nwhile time.time() < end: pass"
+
+
+def _quiet(**changes):
+    state = {"cores": 2, "other_cpu_percent": 0.0, "busiest": [], "load_average": [0.1, 0.1, 0.1],
+             "available_memory_bytes": 20 * 2**30, "total_memory_bytes": 24 * 2**30, "cpu_governors": []}
+    return {**state, **changes}
+
+
+def test_assess_warns_of_each_kind_of_trouble_and_of_nothing_on_a_quiet_machine():
+    assert assess(_quiet()) == []
+    busy = assess(_quiet(other_cpu_percent=95.0, busiest=[{"pid": 7, "name": "make", "cpu_percent": 95.0}]))
+    assert busy == ["busy machine: other processes used 95% of one core's time of 2 cores while the run started "
+                    "(make (pid 7) 95%)"]
+    assert assess(_quiet(other_cpu_percent=19.0)) == []  # under 10% of 2 cores
+    assert assess(_quiet(load_average=[1.5, 1.0, 0.5])) == ["busy machine: the 1-minute load average is 1.50 on 2 "
+                                                            "cores"]
+    assert assess(_quiet(available_memory_bytes=2**30)) == ["low memory: 1.0 of 24.0 GiB available"]
+    assert assess(_quiet(cpu_governors=["performance"])) == []
+    assert assess(_quiet(cpu_governors=["powersave"]))[0].startswith("CPU frequency governor powersave")
+
+
+@pytest.fixture
+def stranger():
+    """A CPU burner that is not this process's child (its shell exits at once): 'another process' on the machine."""
+    pid = int(subprocess.run(["sh", "-c", f"{sys.executable} -c '{BURN}' >/dev/null 2>&1 & echo $!"],
+                             capture_output=True, text=True, check=True).stdout)
+    yield pid
+    psutil.Process(pid).kill()
+
+
+def test_another_process_burning_cpu_makes_the_machine_busy(stranger):
+    state = machine_state(sample_s=1.0)
+    assert state["busy"] is True
+    assert stranger in [p["pid"] for p in state["busiest"]]
+    assert any(w.startswith("busy machine: other processes used") for w in state["warnings"])
+
+
+def test_own_children_and_a_declared_driver_are_not_other_processes(stranger, monkeypatch):
+    child = subprocess.Popen([sys.executable, "-c", BURN])
+    try:
+        monkeypatch.setenv(DRIVER_PID_ENV, str(stranger))  # as the compare driver declares itself to both sides
+        pids = [p["pid"] for p in machine_state(sample_s=1.0)["busiest"]]
+        assert child.pid not in pids and stranger not in pids
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_busy_warning_is_printed_and_stored_in_the_result_file(stranger, tmp_path):
+    out = tmp_path / "run.json"
+    done = run_bench(*FAST, "-k", "null", f"--benchmark-json={out}")
+    assert done.returncode == 0, done.stdout[-2000:]
+    state = json.loads(out.read_text())["run"]["machine_state"]
+    assert state["busy"] is True and stranger in [p["pid"] for p in state["busiest"]]
+    warning = next(line for line in done.stdout.splitlines() if line.startswith("statedict-bench: warning: busy"))
+    assert warning.removeprefix("statedict-bench: warning: ") in state["warnings"]
+    summary = subprocess.run([sys.executable, "-m", "bench.summary", str(out)], capture_output=True, text=True,
+                             cwd=os.path.dirname(os.path.dirname(__file__)))
+    assert f"warning: {state['warnings'][0]}" in summary.stdout
+
+
+def test_progress_counts_cases_and_estimates_the_time_left():
+    now = [100.0]
+    progress = Progress(total=4, every_s=30.0, clock=lambda: now[0])
+    now[0] = 110.0
+    assert progress.case_finished() is None  # 10 s since the start: not yet due
+    now[0] = 140.0
+    assert progress.case_finished() == "progress: 2/4 cases (50%), 0m40s elapsed, about 0m40s left"
+    now[0] = 150.0
+    assert progress.case_finished() is None
+    now[0] = 151.0
+    assert progress.case_finished() == "progress: 4/4 cases (100%), 0m51s elapsed"  # the last case always says so
+    assert format_duration(3725) == "1h02m"
+
+
+def test_a_run_prints_progress_lines(tmp_path):
+    done = run_bench(*FAST, "-k", "null or (fsdp2 and get_model and sharded)", "--progress-s", "0")
+    assert done.returncode == 0, done.stdout[-2000:]
+    lines = [line for line in done.stdout.splitlines() if line.startswith("progress: ")]
+    assert [line.split(" cases")[0] for line in lines] == ["progress: 1/3", "progress: 2/3", "progress: 3/3"]
+    assert "left" in lines[0] and "left" not in lines[-1]
