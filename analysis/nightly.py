@@ -94,10 +94,17 @@ def _torch_label(run: dict[str, Any]) -> str:
     return f"torch {torch.get('version')} {(torch.get('git_version') or 'unknown')[:7]}"
 
 
-def _flagged_ids(comparison: Comparison, limit: int = 10) -> str:
-    cases = list(comparison.flagged_regressions["case"])
+def _ids(cases: list[str], limit: int = 10) -> str:
     shown = ", ".join(cases[:limit])
     return shown + (f" and {len(cases) - limit} more" if len(cases) > limit else "")
+
+
+def _memory_grew_untested(comparison: Comparison) -> list[str]:
+    """Cases whose peak RSS grew beyond the threshold where the test had too few samples (each rank's peak of one
+    run is one sample): not a verdict, but a nightly reader should see them."""
+    cases = comparison.cases
+    grew = (cases["peak_rss_verdict"] == "not significant") & (cases["peak_rss_ratio"] > 1)
+    return list(cases.loc[grew, "case"])
 
 
 def short_summary(run_path: Path, run: dict[str, Any], *, broken: str | None, choice: BaselineChoice | None,
@@ -106,8 +113,9 @@ def short_summary(run_path: Path, run: dict[str, Any], *, broken: str | None, ch
     lines = ["nightly summary",
              f"  run:       {run_path} ({_torch_label(run)}, profile {run.get('profile')}): {_counts(run)} "
              f"in {run.get('duration_s', 0) / 60:.1f} min"]
-    state = run.get("machine_state") or {}
-    lines.append(f"  machine:   {'; '.join(state['warnings']) if state.get('warnings') else 'quiet at the start'}")
+    state = run.get("machine_state")
+    said = "not recorded" if not state else "; ".join(state["warnings"]) or "quiet at the start"
+    lines.append(f"  machine:   {said}")
     if broken:
         lines.append(f"  BROKEN:    {broken}; not compared, history report not updated")
     elif choice is not None:
@@ -123,7 +131,11 @@ def short_summary(run_path: Path, run: dict[str, Any], *, broken: str | None, ch
         verdicts = ", ".join(f"{n} {v}" for v, n in summary["verdicts"].items()) or "nothing to compare"
         lines.append(f"  compared:  {verdicts}; geometric mean new/base {summary['geomean_ratio']:.3f}")
         if summary["flagged_regressions"]:
-            lines.append(f"  flagged:   {_flagged_ids(comparison)}")
+            lines.append(f"  flagged:   {_ids(list(comparison.flagged_regressions['case']))}")
+        grew = _memory_grew_untested(comparison)
+        if grew:
+            lines.append(f"  memory:    peak RSS grew beyond {summary['threshold']:.0%} and 1 MiB but cannot be tested "
+                         f"with the ranks of one run a side, not flagged: {_ids(grew)}")
         lines += [f"  warning:   {w}" for w in summary.get("comparability_warnings", [])]
     if report is not None:
         lines.append(f"  report:    {report}")

@@ -64,6 +64,18 @@ def test_slower_run_exits_1_and_names_the_cases(tmp_path):
     assert lines[-1] == "  exit 1: regression flagged"
 
 
+def test_memory_growth_one_run_a_side_is_listed_not_flagged(tmp_path):
+    """Each rank's peak in one run is one sample: too few to test, so growth is shown as a list, not a verdict."""
+    _run_file(tmp_path, "a.json", 0)
+    data = json.loads(_run_file(tmp_path, "b.json", 1, seed=3).read_text())
+    data["benchmarks"][0]["extra_info"]["peak_rss_bytes"] = [90 * 2**20] * 2  # 50 MiB before
+    new = write(tmp_path / "b.json", data)
+    code, lines = nightly(new, tmp_path)
+    memory = next(line for line in lines if line.startswith("  memory:"))
+    assert case_fields(0)["case_id"] in memory and case_fields(1)["case_id"] not in memory
+    assert code == OK and "  machine:   not recorded" in lines  # generated files carry no machine state
+
+
 def test_broken_run_exits_2_without_comparing(tmp_path):
     _run_file(tmp_path, "a.json", 0)
     new = _run_file(tmp_path, "b.json", 1, complete=False)
