@@ -87,8 +87,13 @@ def cuda_ceilings(nbytes: int) -> dict[str, float]:
         torch.cuda.synchronize()
 
     copy(host_buffer, device_buffer)  # first touch of both buffers outside the measurement
-    return {"cuda_d2h_pinned_gbps": _best_gbps(nbytes, lambda: copy(host_buffer, device_buffer)),
-            "cuda_h2d_pinned_gbps": _best_gbps(nbytes, lambda: copy(device_buffer, host_buffer))}
+    result = {"cuda_d2h_pinned_gbps": _best_gbps(nbytes, lambda: copy(host_buffer, device_buffer)),
+              "cuda_h2d_pinned_gbps": _best_gbps(nbytes, lambda: copy(device_buffer, host_buffer))}
+    # This runs in the pytest process, which lives as long as the run: hand the device buffer back to the driver
+    # rather than leave it in this process's caching allocator on GPU 0, beside rank 0's memory.
+    del device_buffer, host_buffer
+    torch.cuda.empty_cache()
+    return result
 
 
 def measure_ceilings(folder: str | Path, nbytes: int = 256 * 2**20) -> dict[str, Any]:
