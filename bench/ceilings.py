@@ -74,11 +74,9 @@ def file_ceilings(folder: str | Path, nbytes: int) -> dict[str, float]:
         remove_tree(scratch)
 
 
-def cuda_ceilings(nbytes: int) -> dict[str, float]:
+def _pinned_copy_gbps(nbytes: int) -> dict[str, float]:
     import torch
 
-    if not torch.cuda.is_available():
-        return {}
     device_buffer = torch.empty(nbytes, dtype=torch.uint8, device="cuda")
     host_buffer = torch.empty(nbytes, dtype=torch.uint8, pin_memory=True)
 
@@ -87,11 +85,18 @@ def cuda_ceilings(nbytes: int) -> dict[str, float]:
         torch.cuda.synchronize()
 
     copy(host_buffer, device_buffer)  # first touch of both buffers outside the measurement
-    result = {"cuda_d2h_pinned_gbps": _best_gbps(nbytes, lambda: copy(host_buffer, device_buffer)),
-              "cuda_h2d_pinned_gbps": _best_gbps(nbytes, lambda: copy(device_buffer, host_buffer))}
-    # This runs in the pytest process, which lives as long as the run: hand the device buffer back to the driver
-    # rather than leave it in this process's caching allocator on GPU 0, beside rank 0's memory.
-    del device_buffer, host_buffer
+    return {"cuda_d2h_pinned_gbps": _best_gbps(nbytes, lambda: copy(host_buffer, device_buffer)),
+            "cuda_h2d_pinned_gbps": _best_gbps(nbytes, lambda: copy(device_buffer, host_buffer))}
+
+
+def cuda_ceilings(nbytes: int) -> dict[str, float]:
+    import torch
+
+    if not torch.cuda.is_available():
+        return {}
+    result = _pinned_copy_gbps(nbytes)
+    # This runs in the pytest process, which lives as long as the run: its buffers are gone now; hand the device
+    # memory back to the driver rather than keep it cached on GPU 0, beside rank 0's.
     torch.cuda.empty_cache()
     return result
 

@@ -3,6 +3,8 @@ its short list for the big models, its memory estimate on an H200, and its refus
 A bfloat16 run on CPU/gloo checks that the dtype reaches the model and the record."""
 
 import json
+import os
+import subprocess
 
 import pytest
 import torch
@@ -13,11 +15,13 @@ from bench.memory_need import estimate, gpu_count_shortfall, shortfall
 from bench.profiles import get_profile
 from bench.record import model_facts
 from bench.selection import BadInput, select
-from tests.conftest import FAST, run_bench
+from tests.conftest import FAST, ROOT, run_bench
 
 GIB = 2**30
 H200_BYTES = 141 * 10**9
 DEVICE_HOST_BYTES = 128 * GIB  # the host memory of a one-H200 machine this project is lent
+NO_CUDA_LINE = (f"statedict-bench: error: the gpu profile needs CUDA: torch {torch.__version__} sees no GPU here "
+                f"(torch.cuda.is_available() is False); run --profile quick instead")
 
 
 def gpu_cases(devices: int, models=()) -> list[Case]:
@@ -130,9 +134,7 @@ def test_gpu_profile_without_cuda_ends_with_one_line_and_exit_2(tmp_path):
     path = tmp_path / "gpu.json"
     done = run_bench("--profile", "gpu", f"--benchmark-json={path}", timeout=120)
     assert done.returncode == 2
-    assert done.stderr.strip().splitlines() == [
-        f"statedict-bench: error: the gpu profile needs CUDA: torch {torch.__version__} sees no GPU here "
-        f"(torch.cuda.is_available() is False); run --profile quick instead"]
+    assert done.stderr.strip().splitlines() == [NO_CUDA_LINE]
     assert "Traceback" not in done.stdout + done.stderr and not path.exists()
 
 
@@ -169,3 +171,13 @@ def test_bf16_resharding_load_reads_a_bf16_checkpoint(tmp_path):
     records = [b["extra_info"] for b in json.loads(path.read_text())["benchmarks"]]
     assert {(r["options"]["saved_on"], r["mesh_shape"][0]) for r in records} == {("4", 1), ("1", 4)}
     assert all(r["dtype"] == "bfloat16" and r["correct"] is True for r in records)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal where there is no CUDA")
+def test_gpu_check_script_without_cuda_says_so_and_keeps_its_log_in_out(tmp_path):
+    done = subprocess.run(["scripts/gpu_check.sh"], cwd=ROOT, capture_output=True, text=True, timeout=180,
+                          env={**os.environ, "OUT": str(tmp_path)}, check=False)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [NO_CUDA_LINE]
+    assert done.stdout.startswith(f"gpu_check: torch {torch.__version__}, CUDA None, 0 GPU(s)")
+    assert [p.suffix for p in tmp_path.iterdir()] == [".log"]
