@@ -11,7 +11,7 @@ import torch
 from bench.matrix import Case
 from bench.session import record_from_world
 from bench.world import World
-from tests.conftest import FAST, ROOT, TEST_ROUNDS, run_bench
+from tests.conftest import ROOT, TEST_ROUNDS, run_bench
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
 
@@ -35,7 +35,8 @@ def test_nccl_world_records_device_peaks_and_round_trips():
 
 def _gpu_run(tmp_path, *args: str) -> dict:
     path = tmp_path / "gpu.json"
-    done = run_bench("--profile", "gpu", *FAST[4:], "--ceiling-mib", "64", f"--benchmark-json={path}", *args,
+    rounds = ["--min-rounds", "3", "--max-rounds", "3", "--warmup-rounds", "0", "--budget-s", "0"]
+    done = run_bench("--profile", "gpu", *rounds, "--ceiling-mib", "64", f"--benchmark-json={path}", *args,
                      timeout=600)
     assert done.returncode == 0, done.stdout[-4000:]
     return json.loads(path.read_text())
