@@ -134,3 +134,18 @@ def add_fraction_of_ceiling(record: dict[str, Any], ceilings: dict[str, Any]) ->
     ceiling = ceilings.get(name) if name else None
     if ceiling and record.get("throughput_gbps") is not None:
         record["fraction_of_ceiling"] = record["throughput_gbps"] / ceiling
+    _add_staging_rate(record, ceilings)
+
+
+def _add_staging_rate(record: dict[str, Any], ceilings: dict[str, Any]) -> None:
+    """Pinned staging copies each rank's shard from its GPU into pinned host memory, in parallel over the ranks:
+    the largest shard over the staging time is a rank's copy rate, bounded by the pinned device-to-host ceiling.
+    `staging_gbps_per_rank` and `staging_fraction_of_ceiling`; only for pinned async saves on GPUs."""
+    staging_s = record.get("staging_median_s")
+    shards = [b for b in record.get("bytes_per_rank") or [] if b]
+    if (record.get("options") or {}).get("staging") != "pinned" or not staging_s or not shards:
+        return
+    record["staging_gbps_per_rank"] = max(shards) / staging_s / 1e9
+    ceiling = ceilings.get("cuda_d2h_pinned_gbps")
+    if ceiling:
+        record["staging_fraction_of_ceiling"] = record["staging_gbps_per_rank"] / ceiling

@@ -61,6 +61,7 @@ def test_gpu_profile_runs_bf16_and_fp32_on_nccl_with_device_peaks_and_pinned_sta
         "bytes_global"]
     pinned = [r for r in with_model if r["options"].get("staging") == "pinned"]
     assert len(pinned) == 2 and all(r["staging_median_s"] > 0 and r["correct"] is True for r in pinned)
+    assert all(r["staging_gbps_per_rank"] > 0 and r["staging_fraction_of_ceiling"] > 0 for r in pinned)
     ceilings = data["run"]["ceilings"]
     assert ceilings["cuda_d2h_pinned_gbps"] > 0 and ceilings["cuda_h2d_pinned_gbps"] > 0, ceilings
     summary = subprocess.run([sys.executable, "-m", "bench.summary", str(tmp_path / "gpu.json")], cwd=ROOT,

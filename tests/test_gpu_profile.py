@@ -181,3 +181,18 @@ def test_gpu_check_script_without_cuda_says_so_and_keeps_its_log_in_out(tmp_path
     assert done.stderr.strip().splitlines() == [NO_CUDA_LINE]
     assert done.stdout.startswith(f"gpu_check: torch {torch.__version__}, CUDA None, 0 GPU(s)")
     assert [p.suffix for p in tmp_path.iterdir()] == [".log"]
+
+
+def test_pinned_staging_rate_is_read_against_the_pinned_copy_ceiling():
+    from bench.ceilings import add_fraction_of_ceiling
+
+    record = {"api": "dcp", "op": "async_save", "options": {"staging": "pinned"}, "throughput_gbps": 1.0,
+              "bytes_per_rank": [3e9, 4e9], "staging_median_s": 0.5}
+    add_fraction_of_ceiling(record, {"write_fsync_gbps": 2.0, "cuda_d2h_pinned_gbps": 16.0})
+    assert record["fraction_of_ceiling"] == 0.5
+    assert record["staging_gbps_per_rank"] == 8.0 and record["staging_fraction_of_ceiling"] == 0.5
+    default = {**record, "options": {"staging": "default"}}
+    for key in ("staging_gbps_per_rank", "staging_fraction_of_ceiling"):
+        default.pop(key)
+    add_fraction_of_ceiling(default, {"cuda_d2h_pinned_gbps": 16.0})
+    assert "staging_gbps_per_rank" not in default  # default staging on the CPU: nothing copied from a device
