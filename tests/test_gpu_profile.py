@@ -196,3 +196,12 @@ def test_pinned_staging_rate_is_read_against_the_pinned_copy_ceiling():
         default.pop(key)
     add_fraction_of_ceiling(default, {"cuda_d2h_pinned_gbps": 16.0})
     assert "staging_gbps_per_rank" not in default  # default staging on the CPU: nothing copied from a device
+
+
+def test_gpu_case_timeout_is_one_minute_up_to_the_1b_model():
+    from bench.session import case_timeout_s
+
+    profile = get_profile("gpu")
+    for model in profile.models:
+        case = Case(api="fsdp2", op="get_model", state_dict_type="sharded", model=model)
+        assert case_timeout_s(profile.rounds, case, profile.timeout_base_params) == 60.0
