@@ -16,6 +16,7 @@ import pytest
 
 from bench.eta import Progress
 from bench.fault_cases import FAULT_KINDS, parse_faults, with_faults
+from bench.gpu_profile import limit_cases, with_dtypes
 from bench.matrix import expand
 from bench.progress import ResultWriter
 from bench.results_file import target_path
@@ -46,11 +47,14 @@ ROUND_OPTIONS = (("min_rounds", "--min-rounds"), ("max_rounds", "--max-rounds"),
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("statedict-bench")
-    group.addoption("--profile", default="quick", help="quick (default), nightly or full")
+    group.addoption("--profile", default="quick", help="quick (default), nightly, full or gpu (needs CUDA)")
     group.addoption("--model", action="append", default=[],
                     help="measure only these zoo models (repeat or comma-separate); default: the profile's")
     group.addoption("--mesh", action="append", default=[],
                     help="measure only these mesh shapes, e.g. 2 or 2x2 (repeat or comma-separate)")
+    group.addoption("--dtype", action="append", default=[],
+                    help="parameter dtypes, float32 or bfloat16 (repeat or comma-separate); default: the profile's "
+                         "(float32; gpu: both)")
     group.addoption("--world-size",
                     help="only meshes of this many ranks; a --mesh of another size is refused")
     group.addoption("--min-rounds", help="override the profile's minimum measured rounds")
@@ -102,7 +106,7 @@ def _checked_selection(config: pytest.Config) -> Selection:
     overrides = {name: config.getoption(option) for name, option in ROUND_OPTIONS
                  if config.getoption(option) is not None}
     selection = select(config.getoption("--profile"), config.getoption("--model"), config.getoption("--mesh"),
-                       config.getoption("--world-size"), overrides)
+                       config.getoption("--world-size"), overrides, config.getoption("--dtype"))
     parse_faults(config.getoption("--fault"))
     cap = config.getoption("--max-host-memory-gb")
     if cap is not None and cap <= 0:
@@ -171,8 +175,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "mesh_shape" not in metafunc.fixturenames:
         return
     selection = metafunc.config.stash[_SELECTION]
-    cases = with_faults(expand(selection.meshes, selection.models, selection.checkpoint_models),
-                        parse_faults(metafunc.config.getoption("--fault")))
+    cases = expand(selection.meshes, selection.models, selection.checkpoint_models)
+    cases = with_dtypes(limit_cases(cases, selection.profile.limited_models), selection.dtypes)
+    cases = with_faults(cases, parse_faults(metafunc.config.getoption("--fault")))
     metafunc.parametrize(CASE_FIELDS, [(c.api, c.op, c.state_dict_type, c.options_dict, c.model, c.mesh_shape)
                                        for c in cases], ids=[c.id for c in cases])
 

@@ -24,7 +24,7 @@ class RankContext:
     seed: int = 0
     """Seed of the model weights and inputs."""
     dtype: torch.dtype = torch.float32
-    """Parameter dtype."""
+    """Parameter dtype of the current case (its option `dtype`, set by the rank before each case)."""
 
     @property
     def is_cuda(self) -> bool:
@@ -33,3 +33,15 @@ class RankContext:
     def synchronize(self) -> None:
         if self.is_cuda:
             torch.cuda.synchronize(self.device)
+
+
+TORCH_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+"""bench.matrix.DTYPES as torch's dtypes."""
+
+
+def torch_dtype(name: str) -> torch.dtype:
+    """A case's dtype option as torch's dtype."""
+    try:
+        return TORCH_DTYPES[name]
+    except KeyError:
+        raise ValueError(f"unknown dtype {name!r}") from None

@@ -10,6 +10,9 @@ APIS = ("fsdp1", "fsdp2", "dcp", "torch_save", "null")
 OPS = ("get_model", "get_optim", "set_model", "set_optim", "serialize", "deserialize", "save", "load",
        "async_save", "noop")
 STATE_DICT_TYPES = ("sharded", "local", "full", None)
+DTYPES = ("float32", "bfloat16")
+"""Parameter dtypes a case may ask for with its option `dtype`; a case without it is float32."""
+DEFAULT_DTYPE = "float32"
 
 
 def mesh_label(mesh_shape: Iterable[int]) -> str:
@@ -46,6 +49,8 @@ class Case:
             raise ValueError(f"unknown state_dict_type {self.state_dict_type!r}")
         if not self.mesh_shape or any(int(n) < 1 for n in self.mesh_shape) or len(self.mesh_shape) > 2:
             raise ValueError(f"mesh shape {self.mesh_shape!r} must be 1 or 2 positive sizes")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"unknown dtype {self.dtype!r}")
 
     @property
     def world_size(self) -> int:
@@ -58,6 +63,11 @@ class Case:
     @property
     def mesh_label(self) -> str:
         return mesh_label(self.mesh_shape)
+
+    @property
+    def dtype(self) -> str:
+        """The parameters' dtype: the option `dtype` where the case has one (profiles that vary it), else float32."""
+        return self.options_dict.get("dtype", DEFAULT_DTYPE)
 
     @property
     def id(self) -> str:

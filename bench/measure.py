@@ -49,6 +49,7 @@ def _round_max(ctx: RankContext, seconds: float) -> float:
 def _timed_op(op: Operation, ctx: RankContext):
     """One round from the barrier to t1: (seconds, result)."""
     op.phases, op.details = {}, {}
+    ctx.synchronize()  # device work the untimed preparation queued (e.g. a state copied on the GPU) ends before t0
     dist.barrier()
     gc.disable()
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bench.matrix import DTYPES
 from models import get_model_spec
 
 
@@ -38,7 +39,7 @@ class RoundSettings:
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Profile:
     name: str
-    """quick | nightly | full."""
+    """quick | nightly | full | gpu."""
     mesh_shapes: tuple[tuple[int, ...], ...]
     """Worlds of the run: (n,) is a 1D mesh of n ranks, (r, s) a 2D mesh (replicate x shard)."""
     models: tuple[str, ...]
@@ -47,10 +48,22 @@ class Profile:
     """How long each case is measured."""
     checkpoint_models: tuple[str, ...] | None = None
     """Models of the checkpoint (DCP, torch.save to files) cases; None: all of `models`."""
+    dtypes: tuple[str, ...] = ()
+    """Parameter dtypes: every case with a model is measured once per dtype, with a case option `dtype`. Empty:
+    float32 without that option, so that the case ids of the float32-only profiles stay what they were."""
+    needs_cuda: bool = False
+    """mesh_shapes are derived from the GPU count when the run starts (bench/gpu_profile.py); without CUDA the
+    profile is refused."""
+    limited_models: tuple[str, ...] = ()
+    """Models measured only by the short case list of gpu_profile.LIMITED_CASES (their setup costs seconds)."""
+    timeout_base_params: float = 10e6
+    """Models up to this many parameters get case_timeout_s; a bigger one gets it scaled by its size over this."""
 
     def __post_init__(self) -> None:
-        for model in self.models + (self.checkpoint_models or ()):
+        for model in self.models + (self.checkpoint_models or ()) + self.limited_models:
             get_model_spec(model)
+        if set(self.dtypes) - set(DTYPES):
+            raise ValueError(f"unknown dtypes {sorted(set(self.dtypes) - set(DTYPES))}")
 
 
 CPU_MESHES = ((1,), (2,), (4,), (2, 2))
@@ -71,6 +84,15 @@ PROFILES = {
                         for size in ("1m", "10m", "100m") for suffix in ("", "_uneven"))),
                     rounds=RoundSettings(warmup_rounds=2, min_rounds=10, max_rounds=200, budget_s=5.0,
                                          case_timeout_s=600.0)),
+    # One H200 in about 5 minutes (estimated from sizes; see the README): the whole matrix on a 1M model in bf16
+    # and fp32, a 134M and a 1.04B model on the short list, DCP I/O up to the 134M model (1.6 GB per fp32 save).
+    "gpu": Profile(name="gpu", mesh_shapes=(), needs_cuda=True, dtypes=("bfloat16", "float32"),
+                   models=("transformer_1m_uneven", "transformer_100m", "transformer_1b"),
+                   checkpoint_models=("transformer_1m_uneven", "transformer_100m"),
+                   limited_models=("transformer_100m", "transformer_1b"),
+                   rounds=RoundSettings(warmup_rounds=1, min_rounds=5, max_rounds=20, budget_s=0.2,
+                                        case_timeout_s=60.0),
+                   timeout_base_params=1.5e9),
 }
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from bench.context import RankContext
+from bench.context import RankContext, torch_dtype
 from bench.measure import run_rounds
 from bench.ops import Unsupported, make_operation
 from bench.profiles import RoundSettings
@@ -62,6 +62,7 @@ def execute_case(ctx: RankContext, spec: dict[str, Any], settings: RoundSettings
     reply: dict[str, Any] = {"rank": ctx.rank, "status": "ok", "message": "", "correct": None}
     started = time.perf_counter()
     try:
+        ctx.dtype = torch_dtype(spec["options"].get("dtype", "float32"))  # the models ops build take it from ctx
         op = make_operation(ctx, spec)
         op.setup()
         reply["setup_s"] = time.perf_counter() - started

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.matrix import mesh_label
+from bench.gpu_profile import cuda_device_count, gpu_mesh_shapes
+from bench.matrix import DEFAULT_DTYPE, DTYPES, mesh_label
 from bench.profiles import Profile, RoundSettings, UnknownProfileError, get_profile
 from models import UnknownModelError, get_model_spec
 
@@ -31,6 +32,8 @@ class Selection:
     settings: RoundSettings
     checkpoint_models: list[str]
     """Models of the checkpoint cases: the profile's, or all models named on the command line."""
+    dtypes: tuple[str | None, ...] = (None,)
+    """Each case's dtype variants (gpu_profile.with_dtypes); None: float32 without a `dtype` option."""
 
 
 def split(values: list[str]) -> list[str]:
@@ -73,8 +76,36 @@ def round_settings(base: RoundSettings, overrides: dict[str, Any]) -> RoundSetti
         raise BadInput(str(exc)) from None
 
 
+def _dtypes(profile: Profile, chosen: list[str]) -> tuple[str | None, ...]:
+    """The profile's dtypes, or those of --dtype. A profile that does not vary the dtype tags only the other dtypes,
+    so that its float32 cases keep their ids."""
+    for dtype in chosen:
+        if dtype not in DTYPES:
+            raise BadInput(f"unknown dtype {dtype!r}; choose from {', '.join(DTYPES)}")
+    dtypes = list(dict.fromkeys(chosen)) or list(profile.dtypes)
+    if not profile.dtypes:
+        return tuple(None if dtype == DEFAULT_DTYPE else dtype for dtype in dtypes) or (None,)
+    return tuple(dtypes)
+
+
+def _gpu_meshes(profile: Profile, shapes: list[tuple[int, ...]], devices: int | None) -> list[tuple[int, ...]]:
+    """A profile that needs CUDA: its worlds from the GPU count, and no world of more ranks than GPUs."""
+    import torch
+
+    devices = cuda_device_count() if devices is None else devices
+    if devices < 1:
+        raise BadInput(f"the {profile.name} profile needs CUDA: torch {torch.__version__} sees no GPU here "
+                       f"(torch.cuda.is_available() is False); run --profile quick instead")
+    for shape in shapes:
+        if math.prod(shape) > devices:
+            raise BadInput(f"mesh {mesh_label(shape)} needs {math.prod(shape)} GPUs, this machine has {devices}")
+    return shapes or gpu_mesh_shapes(devices)
+
+
 def select(profile_name: str, models: list[str], meshes: list[str], world_size: int | None,
-           overrides: dict[str, Any]) -> Selection:
+           overrides: dict[str, Any], dtypes: list[str] | None = None, *,
+           cuda_devices: int | None = None) -> Selection:
+    """`cuda_devices`: the GPU count a profile that needs CUDA plans for; None asks torch (tests pass a count)."""
     try:
         profile = get_profile(profile_name)
         chosen = split(models)
@@ -85,8 +116,12 @@ def select(profile_name: str, models: list[str], meshes: list[str], world_size: 
     except (UnknownProfileError, UnknownModelError) as exc:
         raise BadInput(str(exc)) from None
     shapes = [parse_mesh(m) for m in split(meshes)]
-    shapes = _fit_world_size(shapes or list(profile.mesh_shapes), world_size, bool(shapes), profile)
-    return Selection(profile, models, shapes, round_settings(profile.rounds, overrides), checkpoint_models)
+    explicit = bool(shapes)
+    if profile.needs_cuda:
+        shapes = _gpu_meshes(profile, shapes, cuda_devices)
+    shapes = _fit_world_size(shapes or list(profile.mesh_shapes), world_size, explicit, profile)
+    return Selection(profile, models, shapes, round_settings(profile.rounds, overrides), checkpoint_models,
+                     _dtypes(profile, split(dtypes or [])))
 
 
 def check_writable(path: Path) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 from bench.ceilings import add_fraction_of_ceiling, measure_ceilings
 from bench.checkpoint_files import make_private_dir, remove_tree
 from bench.matrix import Case, mesh_label, parse_mesh_label
-from bench.memory_need import device_total_bytes, estimate, host_available_bytes, shortfall
+from bench.memory_need import device_total_bytes, estimate, gpu_count_shortfall, host_available_bytes, shortfall
 from bench.profiles import Profile, RoundSettings
 from bench.record import build_record, model_facts
 from bench.run_info import start_run_info
@@ -22,18 +22,19 @@ class SourceCheckpointError(RuntimeError):
     """The world a resharding load reads from could not save its checkpoint."""
 
 
-def case_timeout_s(settings: RoundSettings, case: Case) -> float:
-    """The profile's timeout, longer for models over 10M parameters (setup and rounds grow with size)."""
+def case_timeout_s(settings: RoundSettings, case: Case, base_params: float = 10e6) -> float:
+    """The profile's timeout, longer for models over `base_params` parameters (setup and rounds grow with size)."""
     params, _ = model_facts(case.model)
-    return settings.case_timeout_s * max(1.0, (params or 0) / 10e6)
+    return settings.case_timeout_s * max(1.0, (params or 0) / base_params)
 
 
 def record_from_world(world: World | None, case: Case, outcome: CaseOutcome,
                       settings: RoundSettings) -> dict[str, Any]:
-    """The case's record, with device, backend, dtype and threads as the world's ranks reported them."""
+    """The case's record, with device, backend and threads as the world's ranks reported them; the dtype is the
+    case's own."""
     ready = world.rank_info[0] if world and world.rank_info else {}  # empty when the world did not start
     return build_record(case, outcome, settings, device=ready.get("device"), backend=ready.get("backend"),
-                        dtype=ready.get("dtype"), threads_per_rank=ready.get("threads"))
+                        dtype=case.dtype, threads_per_rank=ready.get("threads"))
 
 
 FULL_DISK_BYTES = 1 << 20
@@ -75,14 +76,14 @@ class BenchSession:
         self.run_info["ceilings"] = measure_ceilings(self.checkpoint_root, ceiling_bytes)
         self._began = time.perf_counter()
 
-    def source_checkpoint(self, model: str, mesh_shape: tuple[int, ...]) -> Path:
-        """The checkpoint of `model` saved by the world of `mesh_shape`, saved once per run on first need."""
-        key = (model, mesh_shape)
+    def source_checkpoint(self, model: str, mesh_shape: tuple[int, ...], dtype: str = "float32") -> Path:
+        """The checkpoint of `model` in `dtype` saved by the world of `mesh_shape`, saved once per run on first need."""
+        key = (model, mesh_shape, dtype)
         if key not in self._sources:
             folder = make_private_dir(self.checkpoint_root, prefix=f"source-{model}-{mesh_label(mesh_shape)}-")
             try:
                 self.pool.get(mesh_shape).call("bench.ops.dcp:save_source_checkpoint", model=model,
-                                               folder=str(folder))
+                                               folder=str(folder), dtype=dtype)
             except (RuntimeError, WorldStartError) as exc:
                 remove_tree(folder)
                 raise SourceCheckpointError(f"saving the checkpoint to load on mesh "
@@ -91,9 +92,10 @@ class BenchSession:
         return self._sources[key]
 
     def memory_shortfall(self, case: Case) -> str | None:
-        need = estimate(case, model_facts(case.model)[0])
+        device_total = device_total_bytes()
+        need = estimate(case, model_facts(case.model)[0], cuda=device_total is not None)
         host = host_available_bytes(self.pool.live_rank_pids(case.mesh_shape), self.host_memory_cap_bytes)
-        return shortfall(need, host, device_total_bytes())
+        return gpu_count_shortfall(case.world_size) or shortfall(need, host, device_total)
 
     def _run(self, case: Case) -> tuple[World, CaseOutcome]:
         spec = case.as_spec()
@@ -104,9 +106,11 @@ class BenchSession:
             try:
                 saved_on = case.options_dict.get("saved_on")
                 if saved_on:
-                    spec["source_checkpoint"] = str(self.source_checkpoint(case.model, parse_mesh_label(saved_on)))
+                    spec["source_checkpoint"] = str(self.source_checkpoint(case.model, parse_mesh_label(saved_on),
+                                                                           case.dtype))
                     world = self.pool.get(case.mesh_shape)  # the same world, unless the source's start stopped it
-                outcome = world.run_case(spec, settings_for(case, self.settings), case_timeout_s(self.settings, case))
+                outcome = world.run_case(spec, settings_for(case, self.settings),
+                                         case_timeout_s(self.settings, case, self.profile.timeout_base_params))
             except (WorldStartError, SourceCheckpointError) as exc:
                 outcome = CaseOutcome("error", str(exc), [None] * case.world_size)
             if outcome.status == "error":

@@ -24,7 +24,8 @@ def _fmt(value: float | None, scale: float = 1.0, digits: int = 2) -> str:
     return "-" if value is None else f"{value * scale:.{digits}f}"
 
 
-def table_rows(cases: list[dict[str, Any]]) -> list[list[str]]:
+def table_rows(cases: list[dict[str, Any]], device_peaks: bool = False) -> list[list[str]]:
+    """`device_peaks`: a column of the largest rank's peak device memory (allocated), for runs on GPUs."""
     rows = []
     for record in cases:
         stats = record.get("stats") or {}
@@ -39,17 +40,21 @@ def table_rows(cases: list[dict[str, Any]]) -> list[list[str]]:
             {True: "yes", False: "NO", None: "-"}[record.get("correct")],
             record["status"] + flag,
         ])
+        if device_peaks:
+            known = [p for p in record.get("peak_cuda_bytes") or [] if p is not None]
+            rows[-1].insert(-2, _fmt(max(known) if known else None, 1 / 2**20, 1))
     return rows
 
 
 HEADER = ["api", "op", "type", "options", "model", "mesh", "median ms", "IQR ms", "GB/s", "% ceiling", "peak MiB",
           "correct", "status"]
+DEVICE_HEADER = HEADER[:-2] + ["GPU MiB"] + HEADER[-2:]
 
 
-def format_table(rows: list[list[str]]) -> str:
-    widths = [max(len(str(row[i])) for row in [HEADER] + rows) for i in range(len(HEADER))]
+def format_table(rows: list[list[str]], header: list[str] = HEADER) -> str:
+    widths = [max(len(str(row[i])) for row in [header] + rows) for i in range(len(header))]
     lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip()
-             for row in [HEADER] + rows]
+             for row in [header] + rows]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(lines)
 
@@ -64,7 +69,8 @@ def summarize_file(path: str | Path) -> str:
     run = data["run"]
     cases = records(data)
     counts = ", ".join(f"{n} {status}" for status, n in sorted(run.get("status_counts", {}).items()))
-    lines = [format_table(table_rows(cases)), ""]
+    on_gpus = any(r.get("peak_cuda_bytes") for r in cases)
+    lines = [format_table(table_rows(cases, on_gpus), DEVICE_HEADER if on_gpus else HEADER), ""]
     lines += [f"failed: {line}" for line in failures(cases)]
     lines += [f"skipped: {r['case_id']}: {r['message']}" for r in cases if r["status"] == "skipped"]
     if run.get("complete") is False:
@@ -80,6 +86,9 @@ def summarize_file(path: str | Path) -> str:
                  f"{run.get('world_start_s', 0):.0f} s of it starting {run.get('world_starts', 0)} worlds")
     lines.append("peak MiB: the largest rank's peak RSS during the op over its RSS before it (an untimed round); "
                  "GB/s: global logical bytes / median; % ceiling: GB/s over the machine's matching ceiling")
+    if on_gpus:
+        lines.append("GPU MiB: the largest rank's peak allocated device memory in that round "
+                     "(peak_cuda_reserved_bytes in the file: reserved)")
     ceilings = run.get("ceilings") or {}
     measured = [f"{name.removesuffix('_gbps')} {value:.2f}" for name, value in ceilings.items()
                 if name.endswith("_gbps")]

@@ -117,8 +117,8 @@ def test_case_validation():
 
 
 def test_profiles_and_round_settings():
-    assert set(PROFILES) == {"quick", "nightly", "full"}
-    with pytest.raises(UnknownProfileError, match="unknown profile 'fast'; choose from quick, nightly, full"):
+    assert set(PROFILES) == {"quick", "nightly", "full", "gpu"}
+    with pytest.raises(UnknownProfileError, match="unknown profile 'fast'; choose from quick, nightly, full, gpu"):
         get_profile("fast")
     with pytest.raises(ValueError, match="min_rounds must be >= 1"):
         RoundSettings(min_rounds=0)

@@ -45,7 +45,7 @@ def test_shortfall_names_what_is_missing():
     need = MemoryNeed(host_bytes=3 * GIB, device_bytes_per_rank=2 * GIB)
     assert shortfall(need, 4 * GIB, None) is None
     assert shortfall(need, 2 * GIB, None) == "needs about 3.00 GiB of host memory, 2.00 GiB available"
-    assert shortfall(need, 4 * GIB, GIB) == "needs about 2.00 GiB per device, 1.00 GiB free"
+    assert shortfall(need, 4 * GIB, GIB) == "needs about 2.00 GiB per device, the smallest GPU has 1.00 GiB"
 
 
 def test_available_memory_is_capped():

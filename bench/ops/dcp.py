@@ -153,10 +153,13 @@ class ReshardLoad(Load):
         return self.report(first_difference(self.expected, self.state(full_state_dict=True)))
 
 
-def save_source_checkpoint(ctx, model: str, folder: str) -> int:
+def save_source_checkpoint(ctx, model: str, folder: str, dtype: str = "float32") -> int:
     """Run on a world by the session: the checkpoint a resharding load reads, and the full state beside it.
     Returns the checkpoint's bytes on disk."""
+    from bench.context import torch_dtype
+
     target = Path(folder)
+    ctx.dtype = torch_dtype(dtype)  # not whatever dtype the world's last case left there
     module, optim = build_fsdp2(ctx, model)
     dcp.save(checkpoint_state(module, optim), checkpoint_id=str(target / "dcp"))
     full = checkpoint_state(module, optim, full_state_dict=True, cpu_offload=True)
