@@ -20,7 +20,7 @@ usage() {
   sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
   cat <<'EOT'
 
-  PROFILE            quick (default; about 11 minutes on 2 cores), nightly or full      [env PROFILE]
+  PROFILE            quick (default; about 11 minutes on 2 cores), nightly, full or gpu [env PROFILE]
   --profile P        the same as PROFILE
   --results-dir DIR  where result files go (default: results)                           [env RESULTS_DIR]
   --python PY        interpreter to run with (default: python3)                         [env PYTHON]
@@ -47,7 +47,7 @@ while (($#)); do
     -h|--help) usage; exit 0 ;;
     test) mode=test ;;
     nightly) mode=nightly ;;
-    quick|full) PROFILE=$1 ;;
+    quick|full|gpu) PROFILE=$1 ;;
     --profile) PROFILE=${2:?--profile needs a value}; shift ;;
     --results-dir) RESULTS_DIR=${2:?--results-dir needs a value}; shift ;;
     --python) PYTHON=${2:?--python needs a value}; shift ;;
