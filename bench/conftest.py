@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bench.fault_cases import FAULT_KINDS, parse_faults, with_faults
-from bench.matrix import expand
+from bench.matrix import expand, simulated_cases
 from bench.progress import ResultWriter
 from bench.resume import done_case_ids, load_previous
 from bench.results_file import target_path
@@ -157,8 +157,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "mesh_shape" not in metafunc.fixturenames:
         return
     selection = metafunc.config.stash[_SELECTION]
+    profile = selection.profile
     cases = with_faults(expand(selection.meshes, selection.models, selection.checkpoint_models),
                         parse_faults(metafunc.config.getoption("--fault")))
+    cases += simulated_cases(selection.simulated_models, profile.simulated_fsdp2_ranks, profile.simulated_plan_ranks)
     metafunc.parametrize(CASE_FIELDS, [(c.api, c.op, c.state_dict_type, c.options_dict, c.model, c.mesh_shape)
                                        for c in cases], ids=[c.id for c in cases])
 

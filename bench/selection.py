@@ -31,6 +31,9 @@ class Selection:
     settings: RoundSettings
     checkpoint_models: list[str]
     """Models of the checkpoint cases: the profile's, or all models named on the command line."""
+    simulated_models: tuple[str, ...] = ()
+    """Models of the simulated cases (at the profile's simulated rank counts); empty: no simulated case. Only a run
+    that names no --mesh or --world-size has them: naming a world asks for real ranks."""
 
 
 def split(values: list[str]) -> list[str]:
@@ -85,8 +88,10 @@ def select(profile_name: str, models: list[str], meshes: list[str], world_size: 
     except (UnknownProfileError, UnknownModelError) as exc:
         raise BadInput(str(exc)) from None
     shapes = [parse_mesh(m) for m in split(meshes)]
+    simulated_models = () if shapes or world_size is not None else tuple(chosen or profile.simulated_models)
     shapes = _fit_world_size(shapes or list(profile.mesh_shapes), world_size, bool(shapes), profile)
-    return Selection(profile, models, shapes, round_settings(profile.rounds, overrides), checkpoint_models)
+    return Selection(profile, models, shapes, round_settings(profile.rounds, overrides), checkpoint_models,
+                     simulated_models)
 
 
 def check_writable(path: Path) -> None:
