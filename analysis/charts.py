@@ -171,7 +171,7 @@ def planner_cost_chart(frame: pd.DataFrame, title: str) -> plt.Figure:
         ax.plot(rows["world_size"], rows["median_ms"], marker=next(markers), markersize=5,
                 color=api_colour("dcp"), label=str(model))
         for _, row in rows.iterrows():
-            if row["items"] == row["items"]:  # not NaN
+            if np.isfinite(row["items"]):
                 ax.annotate(f"{int(row['items']):,} items", (row["world_size"], row["median_ms"]), fontsize=7,
                             textcoords="offset points", xytext=(4, -10))
     ax.set_xscale("log", base=2)

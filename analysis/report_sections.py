@@ -190,7 +190,7 @@ def simulated_scale(page: Page, frame: pd.DataFrame) -> None:
 
 
 def _count(value: Any) -> str:
-    return f"{int(value):,}" if isinstance(value, (int, float)) and value == value else "-"
+    return f"{int(value):,}" if isinstance(value, (int, float)) and math.isfinite(value) else "-"
 
 
 def _ceiling_values(ceilings: Any) -> dict[str, float]:
