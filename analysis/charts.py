@@ -158,3 +158,28 @@ def horizontal_bars(labels: list[str], values: list[float], apis: list[str], xla
     ax.grid(alpha=0.3, axis="x")
     ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     return fig
+
+
+def planner_cost_chart(frame: pd.DataFrame, title: str) -> plt.Figure:
+    """DCP's global save planning: median time against the simulated rank count (log-log), one line per model, each
+    point labelled with the write items the global plan held."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    markers = cycle(MARKERS)
+    for model, rows in frame.groupby("model", dropna=False, sort=True):
+        rows = rows.groupby("world_size", as_index=False).agg(median_ms=("median_ms", "median"),
+                                                              items=("write_items_global", "max"))
+        ax.plot(rows["world_size"], rows["median_ms"], marker=next(markers), markersize=5,
+                color=api_colour("dcp"), label=str(model))
+        for _, row in rows.iterrows():
+            if np.isfinite(row["items"]):
+                ax.annotate(f"{int(row['items']):,} items", (row["world_size"], row["median_ms"]), fontsize=7,
+                            textcoords="offset points", xytext=(4, -10))
+    ax.set_xscale("log", base=2)
+    set_scale(ax, frame["median_ms"])
+    ax.set_xticks(sorted(frame["world_size"].unique()), [str(n) for n in sorted(frame["world_size"].unique())])
+    ax.set_xlabel("ranks (simulated)")
+    ax.set_ylabel("median global planning time (ms)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    _legend(ax, frame["model"].nunique())
+    return fig

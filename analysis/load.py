@@ -18,6 +18,9 @@ READABLE_SCHEMA_VERSIONS = (1,)
 STATUSES = ("ok", "unsupported", "error", "timeout", "skipped")
 # What analysis needs of every record; the suite writes more, and later versions may add fields (kept as columns).
 NEEDED_FIELDS = ("api", "op", "status", "world_size", "mesh_shape", "round_times_s")
+SIMULATED_LABEL = "simulated (fake PG)"
+"""How charts and tables name a record of a simulated world: one process played one rank of `world_size` on a fake
+process group, so its collectives cost nothing."""
 
 
 class ResultFileError(ValueError):
@@ -135,6 +138,7 @@ def frame_of_file(path: Path, data: dict[str, Any]) -> pd.DataFrame:
         row["case"] = case_key(record)
         row["mesh"] = "x".join(map(str, record["mesh_shape"]))
         row["options_label"] = options_label(record.get("options"))
+        row["simulated"] = bool(record.get("simulated"))  # files from before the field: real worlds
         times = record["round_times_s"]
         row["rounds"] = len(times)
         row["median_s"] = float(pd.Series(times).median()) if times else math.nan
@@ -164,5 +168,6 @@ def frame_of_runs(runs: list[tuple[Path, dict[str, Any]]]) -> pd.DataFrame:
     frames = [frame_of_file(path, data) for path, data in runs]
     frames = [f for f in frames if not f.empty]
     if not frames:
-        return pd.DataFrame(columns=["case", "api", "op", "status", "round_times_s", "run_file", "median_s"])
+        return pd.DataFrame(columns=["case", "api", "op", "status", "round_times_s", "run_file", "median_s",
+                                     "simulated"])
     return pd.concat(frames, ignore_index=True)

@@ -36,6 +36,7 @@ def write_report(results: str | Path | list[Path], out_dir: str | Path, *, basel
     sections.regressions(page, comparison, base_path)
     sections.trends(page, [f for f in frames if not f.empty])
     sections.scaling(page, frame)
+    sections.simulated_scale(page, frame)
     sections.ceilings(page, latest["run"], frame)
     sections.memory(page, frame)
     sections.instability(page, frame)

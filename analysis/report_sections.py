@@ -12,6 +12,7 @@ import pandas as pd
 from analysis import charts
 from analysis.compare import VERDICTS, Comparison
 from analysis.html_page import Page, html_table
+from analysis.load import SIMULATED_LABEL
 from analysis.render import (
     COMPARE_HEADER,
     MEMORY_HEADER,
@@ -112,10 +113,18 @@ def trends(page: Page, frames: list[pd.DataFrame]) -> None:
     page.section("Trends", *body)
 
 
+def is_simulated(frame: pd.DataFrame) -> pd.Series:
+    """Rows of simulated worlds (one process on a fake process group); a frame without the column has none."""
+    if "simulated" not in frame:
+        return pd.Series(False, index=frame.index)
+    return frame["simulated"].fillna(False).astype(bool)
+
+
 def scaling(page: Page, frame: pd.DataFrame) -> None:
     ok = frame[frame["status"] == "ok"].assign(median_ms=lambda f: f["median_s"] * 1e3) if len(frame) else frame
+    ok = ok[~is_simulated(ok)]  # a simulated rank's time leaves out every collective: not a point on a real curve
     if ok.empty:
-        page.section("Scaling", _p("No timed case in this run."))
+        page.section("Scaling", _p("No timed case of a real world in this run."))
         return
     body = []
     if ok["world_size"].nunique() < 2:
@@ -142,6 +151,46 @@ def scaling(page: Page, frame: pd.DataFrame) -> None:
             table, "median round time (ms)", f"FSDP1 against FSDP2 at world size {largest['world_size'].max()}"),
             "Each bar: the fastest variant (options, model) of that api, op and state-dict type."))
     page.section("Scaling", *body)
+
+
+def simulated_scale(page: Page, frame: pd.DataFrame) -> None:
+    """The cases of simulated worlds, apart from the real ones: FSDP2's rank-local state-dict time and DCP's global
+    planning cost against the simulated rank count."""
+    title = f"Simulated scale: {SIMULATED_LABEL}"
+    sim = frame[is_simulated(frame)] if len(frame) else frame
+    if sim.empty:
+        page.section(title, _p("No simulated case in this run."))
+        return
+    ok = sim[sim["status"] == "ok"].assign(median_ms=lambda f: f["median_s"] * 1e3)
+    body = [_p("One process played one rank (simulated_rank) of a world of N ranks on a fake process group: FSDP2 "
+               "shards as at N ranks, so the rank-local work is real; collectives return at once, so their cost "
+               "(and the gather of plans to the coordinator) is not in these times.")]
+    states = ok[ok["op"].isin(STATE_DICT_OPS)]
+    if not states.empty:
+        body.append(page.chart("simulated_state_dicts", charts.lines_by_world_size(
+            states, "median_ms", "median round time (ms), one rank",
+            f"FSDP2 sharded state dicts, rank-local time: {SIMULATED_LABEL}")))
+    plans = ok[ok["op"] == "plan"]
+    if not plans.empty:
+        if "write_items_global" not in plans:
+            plans = plans.assign(write_items_global=math.nan)
+        body.append(page.chart("planner_cost", charts.planner_cost_chart(
+            plans, f"DCP global save planning against rank count: {SIMULATED_LABEL}")))
+        rows = [[r["model"], r["world_size"], fmt_number(r["median_ms"], 3), _count(r.get("write_items_local")),
+                 _count(r.get("write_items_global")), {True: "yes", False: "NO"}.get(r.get("correct"), "-")]
+                for _, r in plans.sort_values(["model", "world_size"]).iterrows()]
+        body.append(html_table(["model", "ranks", "median ms", "local plan items (all ranks)",
+                                "global plan items", "correct"], rows, "planner-cost"))
+    failed = sim[sim["status"] != "ok"]
+    if not failed.empty:
+        body.append(html_table(["case", "status", "message"], [
+            [r["case"], r["status"], str(r.get("message") or "").splitlines()[0][:300] if r.get("message") else ""]
+            for _, r in failed.iterrows()], "simulated-not-ok"))
+    page.section(title, *body)
+
+
+def _count(value: Any) -> str:
+    return f"{int(value):,}" if isinstance(value, (int, float)) and math.isfinite(value) else "-"
 
 
 def _ceiling_values(ceilings: Any) -> dict[str, float]:
@@ -183,8 +232,10 @@ def _memory_chart(page: Page, frame: pd.DataFrame, column: str, name: str, what:
     if known.empty:
         return _p(f"No {what} in this run.")
     unit, divisor = charts.memory_unit(known[column])
+    labels = [f"{case} [{SIMULATED_LABEL}]" if simulated else case
+              for case, simulated in zip(known["case"], is_simulated(known))]
     return page.chart(name, charts.horizontal_bars(
-        list(known["case"]), list(known[column] / divisor), list(known["api"]), f"{what} ({unit}, largest rank)",
+        labels, list(known[column] / divisor), list(known["api"]), f"{what} ({unit}, largest rank)",
         f"{what.capitalize()} per case (largest rank; {len(known)} largest cases)"))
 
 

@@ -17,7 +17,7 @@ import pytest
 from bench.eta import Progress
 from bench.fault_cases import FAULT_KINDS, parse_faults, with_faults
 from bench.gpu_profile import limit_cases, with_dtypes
-from bench.matrix import expand
+from bench.matrix import expand, simulated_cases
 from bench.progress import ResultWriter
 from bench.results_file import target_path
 from bench.resume import done_case_ids, load_previous
@@ -175,9 +175,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "mesh_shape" not in metafunc.fixturenames:
         return
     selection = metafunc.config.stash[_SELECTION]
+    profile = selection.profile
     cases = expand(selection.meshes, selection.models, selection.checkpoint_models)
-    cases = with_dtypes(limit_cases(cases, selection.profile.limited_models), selection.dtypes)
+    cases = with_dtypes(limit_cases(cases, profile.limited_models), selection.dtypes)
     cases = with_faults(cases, parse_faults(metafunc.config.getoption("--fault")))
+    cases += simulated_cases(selection.simulated_models, profile.simulated_fsdp2_ranks, profile.simulated_plan_ranks)
     metafunc.parametrize(CASE_FIELDS, [(c.api, c.op, c.state_dict_type, c.options_dict, c.model, c.mesh_shape)
                                        for c in cases], ids=[c.id for c in cases])
 

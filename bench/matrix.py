@@ -8,7 +8,7 @@ from typing import Any, Iterable
 
 APIS = ("fsdp1", "fsdp2", "dcp", "torch_save", "null")
 OPS = ("get_model", "get_optim", "set_model", "set_optim", "serialize", "deserialize", "save", "load",
-       "async_save", "noop")
+       "async_save", "noop", "plan")
 STATE_DICT_TYPES = ("sharded", "local", "full", None)
 DTYPES = ("float32", "bfloat16")
 """Parameter dtypes a case may ask for with its option `dtype`; a case without it is float32."""
@@ -59,6 +59,17 @@ class Case:
     @property
     def options_dict(self) -> dict[str, Any]:
         return dict(self.options)
+
+    @property
+    def simulated(self) -> bool:
+        """Run by one process playing one rank of a `world_size`-rank world on a fake process group
+        (bench/simulated.py): rank-local costs are real, collectives cost nothing."""
+        return bool(self.options_dict.get("simulated"))
+
+    @property
+    def process_count(self) -> int:
+        """Processes the case's world runs: one per rank, or one for a simulated world."""
+        return 1 if self.simulated else self.world_size
 
     @property
     def mesh_label(self) -> str:
@@ -151,6 +162,19 @@ def reshard_cases(model: str, mesh: tuple[int, ...], meshes: list[tuple[int, ...
             for saved_on, loaded_on in RESHARD_PAIRS if loaded_on == mesh and saved_on in meshes]
 
 
+def simulated_fsdp2_cases(model: str, world_size: int) -> list[Case]:
+    """FSDP2's sharded get/set of model and optimizer state (dsd) by one rank of a simulated world. Full state dicts
+    are not offered: their all-gathers return uninitialised memory on a fake process group."""
+    return [_case("fsdp2", op, "sharded", model, (world_size,), method="dsd", simulated=True)
+            for op in ("get_model", "get_optim", "set_model", "set_optim")]
+
+
+def simulated_plan_case(model: str, world_size: int) -> Case:
+    """DCP's global save planning (the coordinator's dedup and metadata) over the local plans of `world_size` ranks
+    holding `model` + Adam state, FSDP2-sharded; no data is written."""
+    return _case("dcp", "plan", "sharded", model, (world_size,), simulated=True, source="fsdp2")
+
+
 def null_case(mesh: tuple[int, ...]) -> Case:
     return _case("null", "noop", None, None, mesh)
 
@@ -169,4 +193,17 @@ def expand(mesh_shapes: Iterable[tuple[int, ...]], models: Iterable[str],
             cases += fsdp1_cases(model, mesh) + fsdp2_cases(model, mesh) + serialization_cases(model, mesh)
             if model in checkpoint_models:
                 cases += checkpoint_cases(model, mesh) + reshard_cases(model, mesh, meshes)
+    return cases
+
+
+def simulated_cases(models: Iterable[str], fsdp2_ranks: Iterable[int], plan_ranks: Iterable[int]) -> list[Case]:
+    """The simulated cases, grouped by rank count so that one simulated world serves a whole group."""
+    models = list(models)
+    cases: list[Case] = []
+    for world_size in sorted(set(fsdp2_ranks) | set(plan_ranks)):
+        for model in models:
+            if world_size in fsdp2_ranks:
+                cases += simulated_fsdp2_cases(model, world_size)
+            if world_size in plan_ranks:
+                cases.append(simulated_plan_case(model, world_size))
     return cases

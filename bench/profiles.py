@@ -59,29 +59,41 @@ class Profile:
     timeout_base_params: float = 10e6
     """Models up to this many parameters get case_timeout_s; a bigger one gets it scaled by its size over this."""
 
+    simulated_models: tuple[str, ...] = ("transformer_1m",)
+    """Models of the simulated cases (one process playing one rank of a large world, bench/simulated.py)."""
+    simulated_fsdp2_ranks: tuple[int, ...] = ()
+    """World sizes at which FSDP2's sharded get/set of model and optimizer state is simulated."""
+    simulated_plan_ranks: tuple[int, ...] = ()
+    """World sizes at which DCP's global save planning is simulated."""
+
     def __post_init__(self) -> None:
-        for model in self.models + (self.checkpoint_models or ()) + self.limited_models:
+        for model in self.models + (self.checkpoint_models or ()) + self.limited_models + self.simulated_models:
             get_model_spec(model)
         if set(self.dtypes) - set(DTYPES):
             raise ValueError(f"unknown dtypes {sorted(set(self.dtypes) - set(DTYPES))}")
 
 
 CPU_MESHES = ((1,), (2,), (4,), (2, 2))
+SIMULATED_PLAN_RANKS = (8, 64, 256, 1024, 4096)
 
 PROFILES = {
     "quick": Profile(name="quick", mesh_shapes=CPU_MESHES,
                      models=("dummy", "dummy_uneven", "transformer_1m", "mlp_1m_uneven"),
                      # the dummy models' few kB would time only DCP's fixed costs; one even, one uneven model
                      checkpoint_models=("transformer_1m", "mlp_1m_uneven"),
+                     simulated_fsdp2_ranks=(1024,), simulated_plan_ranks=(8, 256, 1024),
                      rounds=RoundSettings(warmup_rounds=1, min_rounds=5, max_rounds=30, budget_s=0.15)),
     "nightly": Profile(name="nightly", mesh_shapes=CPU_MESHES,
                        models=("dummy", "dummy_uneven", "transformer_1m", "transformer_1m_uneven", "mlp_1m",
                                "mlp_1m_uneven", "transformer_10m", "transformer_10m_uneven", "mlp_10m_uneven"),
+                       simulated_fsdp2_ranks=(64, 256, 1024, 4096), simulated_plan_ranks=SIMULATED_PLAN_RANKS,
                        rounds=RoundSettings(warmup_rounds=2, min_rounds=10, max_rounds=100, budget_s=2.0)),
     "full": Profile(name="full", mesh_shapes=CPU_MESHES,
                     models=tuple(n for n in ("dummy", "dummy_uneven") + tuple(
                         f"{family}_{size}{suffix}" for family in ("mlp", "transformer")
                         for size in ("1m", "10m", "100m") for suffix in ("", "_uneven"))),
+                    simulated_models=("transformer_1m", "transformer_10m"),
+                    simulated_fsdp2_ranks=(64, 256, 1024, 4096), simulated_plan_ranks=SIMULATED_PLAN_RANKS,
                     rounds=RoundSettings(warmup_rounds=2, min_rounds=10, max_rounds=200, budget_s=5.0,
                                          case_timeout_s=600.0)),
     # One H200 in about 5 minutes (estimated from sizes; see the README): the whole matrix on a 1M model in bf16

@@ -125,18 +125,25 @@ def _stop_checkpoint_process() -> None:
         process.__del__()  # torch's own shutdown: a terminate message, a join, SIGTERM if needed
 
 
-def rank_main(rank: int, world_size: int, mesh_shape: tuple[int, ...], store_port: int, conn) -> None:
+def rank_main(rank: int, world_size: int, mesh_shape: tuple[int, ...], store_port: int | None, conn,
+              simulated: bool = False) -> None:
     _die_with_parent()
     _allow_children()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it stops the world
     warnings.simplefilter("ignore")  # torch's deprecation warnings, once per rank per case, would bury the output
-    torch.set_num_threads(threads_per_rank(world_size))
-    backend = "nccl" if torch.cuda.is_available() else "gloo"
-    store = dist.TCPStore("127.0.0.1", store_port, world_size, is_master=False)
-    dist.init_process_group(backend, store=store, rank=rank, world_size=world_size)
+    if simulated:  # the only process of its world: it has the machine's cores to itself
+        from bench.simulated import init_fake_process_group
+
+        torch.set_num_threads(threads_per_rank(1))
+        init_fake_process_group(rank, world_size)
+    else:
+        torch.set_num_threads(threads_per_rank(world_size))
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        store = dist.TCPStore("127.0.0.1", store_port, world_size, is_master=False)
+        dist.init_process_group(backend, store=store, rank=rank, world_size=world_size)
     ctx = make_context(rank, world_size, tuple(mesh_shape))
     conn.send({"ready": True, "rank": rank, "threads": torch.get_num_threads(), "backend": ctx.backend,
-               "device": ctx.device.type, "dtype": str(ctx.dtype).removeprefix("torch.")})
+               "device": ctx.device.type, "dtype": str(ctx.dtype).removeprefix("torch."), "simulated": simulated})
     try:
         while True:
             message = conn.recv()

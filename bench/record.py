@@ -23,7 +23,7 @@ REQUIRED_FIELDS = (
     "world_size", "mesh_shape", "device", "backend", "dtype", "status", "message", "rank_times_s",
     "bytes_global", "bytes_per_rank", "peak_rss_bytes", "peak_cuda_bytes", "correct",
     "bytes_written", "files_written", "ceiling", "fraction_of_ceiling", "phases_s", "phases_add_up",
-    "rss_after_round_bytes", "rss_growth_per_save_bytes",
+    "rss_after_round_bytes", "rss_growth_per_save_bytes", "simulated",
 )
 
 
@@ -57,7 +57,7 @@ def _max_or_none(values: list[int | None]) -> int | None:
 def build_record(case: Case, outcome: CaseOutcome, settings: RoundSettings, *, device: str, backend: str,
                  dtype: str, threads_per_rank: int | None = None) -> dict[str, Any]:
     params, uneven = model_facts(case.model)
-    replies = outcome.replies or [None] * case.world_size
+    replies = outcome.replies or [None] * case.process_count
     options = case.options_dict
     for reply in replies:
         if reply:
@@ -85,7 +85,16 @@ def build_record(case: Case, outcome: CaseOutcome, settings: RoundSettings, *, d
         "ceiling": None, "fraction_of_ceiling": None,
         "phases_s": {}, "phase_details_s": {}, "phase_medians_s": {}, "phase_detail_medians_s": {},
         "phases_cover": None, "phases_add_up": None, "rss_after_round_bytes": [], "rss_growth_per_save_bytes": None,
+        # a simulated world (bench/simulated.py): one process played rank `simulated_rank` of `world_size`, so the
+        # per-rank lists hold that one rank; its collectives cost nothing
+        "simulated": case.simulated, "simulated_rank": None,
+        "write_items_local": _max_or_none(_extra(replies, "write_items_local")),
+        "write_items_global": _max_or_none(_extra(replies, "write_items_global")),
     }
+    if case.simulated:
+        from bench.world import SIMULATED_RANK
+
+        record["simulated_rank"] = SIMULATED_RANK
     if outcome.status != "ok":
         return record
     if len({len(reply["times_s"]) for reply in replies}) != 1:  # the ranks decide together; never expected

@@ -34,6 +34,9 @@ class Selection:
     """Models of the checkpoint cases: the profile's, or all models named on the command line."""
     dtypes: tuple[str | None, ...] = (None,)
     """Each case's dtype variants (gpu_profile.with_dtypes); None: float32 without a `dtype` option."""
+    simulated_models: tuple[str, ...] = ()
+    """Models of the simulated cases (at the profile's simulated rank counts); empty: no simulated case. Only a run
+    that names no --mesh or --world-size has them: naming a world asks for real ranks."""
 
 
 def split(values: list[str]) -> list[str]:
@@ -116,12 +119,14 @@ def select(profile_name: str, models: list[str], meshes: list[str], world_size: 
     except (UnknownProfileError, UnknownModelError) as exc:
         raise BadInput(str(exc)) from None
     shapes = [parse_mesh(m) for m in split(meshes)]
+    # Naming a world asks for real ranks: simulated cases only run when no --mesh or --world-size is given.
+    simulated_models = () if shapes or world_size is not None else tuple(chosen or profile.simulated_models)
     explicit = bool(shapes)
     if profile.needs_cuda:
         shapes = _gpu_meshes(profile, shapes, cuda_devices)
     shapes = _fit_world_size(shapes or list(profile.mesh_shapes), world_size, explicit, profile)
     return Selection(profile, models, shapes, round_settings(profile.rounds, overrides), checkpoint_models,
-                     _dtypes(profile, split(dtypes or [])))
+                     dtypes=_dtypes(profile, split(dtypes or [])), simulated_models=simulated_models)
 
 
 def check_writable(path: Path) -> None:

@@ -25,7 +25,10 @@ class SourceCheckpointError(RuntimeError):
 def case_timeout_s(settings: RoundSettings, case: Case, base_params: float = 10e6) -> float:
     """The profile's timeout, longer for models over `base_params` parameters (setup and rounds grow with size)."""
     params, _ = model_facts(case.model)
-    return settings.case_timeout_s * max(1.0, (params or 0) / base_params)
+    scale = max(1.0, (params or 0) / base_params)
+    if case.simulated:  # one process does the work of a rank among N; planning grows with N (~12 s a round at 4096)
+        scale = max(scale, case.world_size / 256)
+    return settings.case_timeout_s * scale
 
 
 def record_from_world(world: World | None, case: Case, outcome: CaseOutcome,
@@ -94,14 +97,16 @@ class BenchSession:
     def memory_shortfall(self, case: Case) -> str | None:
         device_total = device_total_bytes()
         need = estimate(case, model_facts(case.model)[0], cuda=device_total is not None)
-        host = host_available_bytes(self.pool.live_rank_pids(case.mesh_shape), self.host_memory_cap_bytes)
-        return gpu_count_shortfall(case.world_size) or shortfall(need, host, device_total)
+        host = host_available_bytes(self.pool.live_rank_pids(case.mesh_shape, case.simulated),
+                                    self.host_memory_cap_bytes)
+        gpus_missing = None if case.simulated else gpu_count_shortfall(case.world_size)  # simulated: one process
+        return gpus_missing or shortfall(need, host, device_total)
 
     def _run(self, case: Case) -> tuple[World, CaseOutcome]:
         spec = case.as_spec()
         folder = make_private_dir(self.checkpoint_root, prefix="case-")
         spec.update(checkpoint_dir=str(folder), fsync=self.fsync)
-        world = self.pool.get(case.mesh_shape)
+        world = self.pool.get(case.mesh_shape, case.simulated)
         try:
             try:
                 saved_on = case.options_dict.get("saved_on")
@@ -112,7 +117,7 @@ class BenchSession:
                 outcome = world.run_case(spec, settings_for(case, self.settings),
                                          case_timeout_s(self.settings, case, self.profile.timeout_base_params))
             except (WorldStartError, SourceCheckpointError) as exc:
-                outcome = CaseOutcome("error", str(exc), [None] * case.world_size)
+                outcome = CaseOutcome("error", str(exc), [None] * case.process_count)
             if outcome.status == "error":
                 outcome.message = _with_disk_note(outcome.message, folder)
             return world, outcome
@@ -122,7 +127,7 @@ class BenchSession:
     def measure(self, case: Case) -> dict[str, Any]:
         reason = self.memory_shortfall(case)  # checked first: a case that cannot fit starts no world
         if reason:
-            world, outcome = None, CaseOutcome("skipped", reason, [None] * case.world_size)
+            world, outcome = None, CaseOutcome("skipped", reason, [None] * case.process_count)
         else:
             world, outcome = self._run(case)
         record = record_from_world(world, case, outcome, self.settings)

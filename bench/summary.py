@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 # One reader of result files for the whole project; analysis/ needs no torch, so bench may lean on it.
-from analysis.load import ResultFileError, options_label, read_result_file, records_of
+from analysis.load import SIMULATED_LABEL, ResultFileError, options_label, read_result_file, records_of
 from bench.matrix import mesh_label
 from bench.stats import UNSTABLE_CV
 
@@ -33,7 +33,7 @@ def table_rows(cases: list[dict[str, Any]], device_peaks: bool = False) -> list[
         flag = " unstable" if stats.get("unstable") else ""
         rows.append([
             record["api"], record["op"], record["state_dict_type"] or "-", options_label(record["options"]),
-            record["model"] or "-", mesh_label(record["mesh_shape"]),
+            record["model"] or "-", mesh_label(record["mesh_shape"]) + (" sim" if record.get("simulated") else ""),
             _fmt(stats.get("median_s"), 1e3, 3), _fmt(stats.get("iqr_s"), 1e3, 3),
             _fmt(record.get("throughput_gbps"), 1, 3), _fmt(record.get("fraction_of_ceiling"), 100, 1),
             _fmt(max(peaks) if peaks else None, 1 / 2**20, 2),
@@ -84,6 +84,9 @@ def summarize_file(path: str | Path) -> str:
     lines.append(f"profile {run['profile']}, torch {run['torch']['version']}, {run['machine']['cores']} cores: "
                  f"{len(cases)} cases ({counts}) in {run.get('duration_s', 0):.0f} s, "
                  f"{run.get('world_start_s', 0):.0f} s of it starting {run.get('world_starts', 0)} worlds")
+    if any(r.get("simulated") for r in cases):
+        lines.append(f"mesh N sim: {SIMULATED_LABEL}: one process played rank 0 of N ranks; rank-local work is real, "
+                     "collectives cost nothing")
     lines.append("peak MiB: the largest rank's peak RSS during the op over its RSS before it (an untimed round); "
                  "GB/s: global logical bytes / median; % ceiling: GB/s over the machine's matching ceiling")
     if on_gpus:

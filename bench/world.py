@@ -51,10 +51,18 @@ def describe_exit(rank: int, exitcode: int | None) -> str:
     return f"rank {rank} exited with code {exitcode}"
 
 
+SIMULATED_RANK = 0
+"""The rank a simulated world's one process plays: the coordinator, which also holds the largest shard of an uneven
+dim 0."""
+
+
 class World:
-    def __init__(self, mesh_shape: tuple[int, ...]) -> None:
+    def __init__(self, mesh_shape: tuple[int, ...], simulated: bool = False) -> None:
         self.mesh_shape = tuple(mesh_shape)
         self.world_size = math.prod(self.mesh_shape)
+        self.simulated = simulated
+        """One process plays rank SIMULATED_RANK of the world on a fake process group (no store, no peers)."""
+        self.process_count = 1 if simulated else self.world_size
         self.start_seconds: list[float] = []
         """Wall time of each start of this world (restarts after faults included)."""
         self.rank_info: list[dict[str, Any]] = []
@@ -74,11 +82,15 @@ class World:
 
         began = time.perf_counter()
         context = mp.get_context("spawn")
-        self._store = dist.TCPStore("127.0.0.1", 0, self.world_size, is_master=True, wait_for_workers=False)
-        for rank in range(self.world_size):
+        if not self.simulated:
+            self._store = dist.TCPStore("127.0.0.1", 0, self.world_size, is_master=True, wait_for_workers=False)
+        ranks = [SIMULATED_RANK] if self.simulated else range(self.world_size)
+        for rank in ranks:
             parent_end, child_end = context.Pipe()
+            port = None if self.simulated else self._store.port
             process = context.Process(target=rank_main, name=f"statedict-bench-rank{rank}", daemon=True,
-                                      args=(rank, self.world_size, self.mesh_shape, self._store.port, child_end))
+                                      args=(rank, self.world_size, self.mesh_shape, port, child_end),
+                                      kwargs={"simulated": self.simulated})
             process.start()
             child_end.close()
             self._procs.append(process)
@@ -97,8 +109,8 @@ class World:
 
     def _collect(self, timeout_s: float, stop_early_on_error: bool = False):
         """Wait for one reply per rank. Returns (replies, failure) where failure describes a dead rank or None."""
-        replies: list[dict[str, Any] | None] = [None] * self.world_size
-        pending = set(range(self.world_size))
+        replies: list[dict[str, Any] | None] = [None] * self.process_count
+        pending = set(range(self.process_count))
         deadline = time.monotonic() + timeout_s
         while pending:
             remaining = deadline - time.monotonic()
@@ -207,10 +219,11 @@ class WorldPool:
         """In order of last use, least recent first."""
         self.retired: list[World] = []
 
-    def get(self, mesh_shape: tuple[int, ...]) -> World:
-        key = tuple(mesh_shape)
-        world = self._live.pop(key, None) or World(key)
-        while self._live and sum(w.world_size for w in self._live.values()) + world.world_size > self.max_live_ranks:
+    def get(self, mesh_shape: tuple[int, ...], simulated: bool = False) -> World:
+        key = (tuple(mesh_shape), "simulated") if simulated else tuple(mesh_shape)  # never a real world's key
+        world = self._live.pop(key, None) or World(tuple(mesh_shape), simulated)
+        while self._live and (sum(w.process_count for w in self._live.values()) + world.process_count
+                              > self.max_live_ranks):
             self._retire(next(iter(self._live)))
         self._live[key] = world
         return world
@@ -227,10 +240,10 @@ class WorldPool:
     def _worlds(self) -> list[World]:
         return self.retired + list(self._live.values())
 
-    def live_rank_pids(self, mesh_shape: tuple[int, ...]) -> list[int]:
+    def live_rank_pids(self, mesh_shape: tuple[int, ...], simulated: bool = False) -> list[int]:
         """The live ranks of the world of this shape, if it is alive: a case of that shape reuses them. The other
         live worlds keep their memory."""
-        world = self._live.get(tuple(mesh_shape))
+        world = self._live.get((tuple(mesh_shape), "simulated") if simulated else tuple(mesh_shape))
         return [p.pid for p in world._procs if p.is_alive()] if world else []
 
     def rank_pids(self) -> list[int]:

@@ -63,5 +63,10 @@ def build_fsdp2(ctx: RankContext, model_name: str):
     fully_shard(model, mesh=ctx.mesh)
     materialize_dtensors_(model, ctx.device, ctx.seed)
     optim = _adam(model)
-    train_step(model, optim, example)
+    if ctx.backend == "fake":  # a simulated world: a forward would all-gather uninitialised memory
+        from bench.simulated import local_optimizer_step
+
+        local_optimizer_step(model, optim)
+    else:
+        train_step(model, optim, example)
     return model, optim

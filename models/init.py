@@ -63,7 +63,10 @@ def materialize_dtensors_(root: nn.Module, device: torch.device, seed: int) -> N
         for name, param in root.named_parameters():
             value = full_value(name, param.shape, param.dtype, seed)
             if isinstance(param, DTensor):
-                shard = distribute_tensor(value.to(device), param.device_mesh, param.placements).to_local()
+                # Every rank computed the same full value, so each cuts its own shard from it (src_data_rank=None)
+                # instead of receiving it from rank 0: no collective, which a simulated (fake) world could not run.
+                shard = distribute_tensor(value.to(device), param.device_mesh, param.placements,
+                                          src_data_rank=None).to_local()
                 param.to_local().copy_(shard)
             else:
                 param.copy_(value)

@@ -1,0 +1,139 @@
+"""Simulated worlds (bench/simulated.py): one process plays one rank of a large world on a fake process group.
+
+Records must say so (backend fake, simulated true, the rank played, world_size N); the planner simulation's work
+must grow with the rank count; the quick profile must hold the cases; the analysis must label them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bench.matrix import Case, expand, simulated_cases
+from bench.profiles import PROFILES
+from bench.record import REQUIRED_FIELDS
+from bench.selection import select
+from bench.session import BenchSession
+from bench.summary import format_table, table_rows
+from tests import result_files as rf
+from tests.conftest import TEST_ROUNDS
+
+STATE_DICT_OPS = ("get_model", "get_optim", "set_model", "set_optim")
+
+
+def _quick_cases(meshes=(), world_size=None, models=()) -> list[Case]:
+    selection = select("quick", list(models), list(meshes), world_size, {})
+    profile = selection.profile
+    return (expand(selection.meshes, selection.models, selection.checkpoint_models)
+            + simulated_cases(selection.simulated_models, profile.simulated_fsdp2_ranks, profile.simulated_plan_ranks))
+
+
+def test_quick_profile_has_fsdp2_at_1024_and_planning_at_three_rank_counts():
+    simulated = [c for c in _quick_cases() if c.simulated]
+    fsdp2 = {(c.op, c.world_size, c.model) for c in simulated if c.api == "fsdp2"}
+    assert {(op, 1024, "transformer_1m") for op in STATE_DICT_OPS} <= fsdp2
+    assert all(c.state_dict_type == "sharded" for c in simulated)  # full state dicts need real all-gathers
+    plan_ranks = {c.world_size for c in simulated if (c.api, c.op) == ("dcp", "plan")}
+    assert len(plan_ranks) >= 3 and {8, 1024} <= plan_ranks
+    for name in ("nightly", "full"):
+        assert max(PROFILES[name].simulated_plan_ranks) == 4096 == max(PROFILES[name].simulated_fsdp2_ranks)
+    assert all(c.process_count == 1 for c in simulated) and "simulated_1" in simulated[0].id
+
+
+@pytest.mark.parametrize("meshes, world_size", [(["2"], None), ([], 4), (["1024"], None)])
+def test_naming_a_world_asks_for_real_ranks_only(meshes, world_size):
+    cases = _quick_cases(meshes, world_size)
+    assert cases and not any(c.simulated for c in cases)
+
+
+def test_named_models_are_simulated_too():
+    simulated = [c for c in _quick_cases(models=["dummy"]) if c.simulated]
+    assert simulated and {c.model for c in simulated} == {"dummy"}
+
+
+@pytest.fixture(scope="module")
+def simulated_records(tmp_path_factory):
+    """Every simulated FSDP2 op at 256 ranks and the planner at 8 and 256: two one-process worlds."""
+    session = BenchSession(PROFILES["quick"], TEST_ROUNDS, checkpoint_parent=str(tmp_path_factory.mktemp("ckpt")),
+                           ceiling_bytes=8 * 2**20)
+    try:
+        cases = simulated_cases(["transformer_1m"], (256,), (8, 256))
+        yield {(c.api, c.op, c.world_size): session.measure(c) for c in cases}, session.pool.start_stats()
+    finally:
+        session.close()
+
+
+def test_simulated_records_are_complete_and_labelled(simulated_records):
+    records, (starts, _) = simulated_records
+    assert starts == 2  # one process per simulated rank count, however many ranks it plays
+    for (api, op, world_size), record in records.items():
+        assert record["status"] == "ok", record["message"]
+        assert not [name for name in REQUIRED_FIELDS if name not in record]
+        assert record["backend"] == "fake" and record["simulated"] is True and record["simulated_rank"] == 0
+        assert record["world_size"] == world_size and record["mesh_shape"] == [world_size]
+        assert record["options"]["simulated"] is True
+        assert all(len(row) == 1 for row in record["rank_times_s"])  # the one rank it played
+        assert len(record["round_times_s"]) == TEST_ROUNDS.min_rounds
+        # loads are local round trips and are checked; a get has nothing to compare against
+        assert record["correct"] is (None if op.startswith("get_") else True)
+
+
+def test_simulated_shards_are_those_of_the_simulated_world(simulated_records):
+    records, _ = simulated_records
+    model = records[("fsdp2", "get_model", 256)]
+    # rank 0 of 256 holds about 1/256 of the state (more where dim 0 is under 256 rows: one row of each)
+    assert model["bytes_per_rank"][0] * 100 < model["bytes_global"]
+
+
+def test_planner_cost_and_items_grow_with_rank_count(simulated_records):
+    records, _ = simulated_records
+    small, large = records[("dcp", "plan", 8)], records[("dcp", "plan", 256)]
+    assert large["write_items_local"] == 32 * small["write_items_local"]  # every rank plans every tensor
+    assert large["write_items_global"] > 10 * small["write_items_global"]
+    # 32x the ranks: global planning takes over 5x longer (measured ~20x on a 2-core VM)
+    assert large["stats"]["median_s"] > 5 * small["stats"]["median_s"]
+
+
+def _simulated_file(tmp_path):
+    rng = np.random.default_rng(1)
+    records = []
+    for world in (8, 256, 1024):
+        fields = {"api": "dcp", "op": "plan", "state_dict_type": "sharded",
+                  "options": {"simulated": True, "source": "fsdp2"}, "model": "transformer_1m",
+                  "mesh_shape": [world], "case_id": f"dcp-plan-sharded-simulated_1-transformer_1m-mesh{world}"}
+        records.append(rf.record(fields, rf.noisy_rounds(rng, 1e-4 * world, 5), ranks=1, backend="fake",
+                                 simulated=True, simulated_rank=0, write_items_global=20 * world,
+                                 peak_rss_bytes=[2**20]))
+    fields = {"api": "fsdp2", "op": "get_model", "state_dict_type": "sharded",
+              "options": {"method": "dsd", "simulated": True}, "model": "transformer_1m", "mesh_shape": [1024],
+              "case_id": "fsdp2-get_model-sharded-method_dsd-simulated_1-transformer_1m-mesh1024"}
+    records.append(rf.record(fields, rf.noisy_rounds(rng, 0.005, 5), ranks=1, backend="fake", simulated=True,
+                             simulated_rank=0, peak_rss_bytes=[2**20]))
+    real = {**rf.case_fields(0, (2,)), "api": "fsdp2", "op": "get_model", "options": {"method": "dsd"}}
+    records.append(rf.record(real, rf.noisy_rounds(rng, 0.004, 5)))  # a real case, from a file without the field
+    return rf.write(tmp_path / "sim.json", rf.result(records))
+
+
+def test_report_labels_simulated_cases_and_charts_planner_cost(tmp_path):
+    from analysis.report import write_report
+
+    page = write_report(_simulated_file(tmp_path), tmp_path / "out").read_text()
+    section = page[page.index("<h2>Simulated scale: simulated (fake PG)"):]
+    assert 'alt="planner_cost"' in section and 'alt="simulated_state_dicts"' in section
+    assert (tmp_path / "out" / "planner_cost.png").read_bytes().startswith(b"\x89PNG")
+    table = section[section.index('id="planner-cost"'):section.index("</table>")]
+    assert "<td>1024</td>" in table and "20,480" in table  # ranks and the global plan's items
+    # the real scaling curves hold only the real case
+    scaling = page[page.index("<h2>Scaling"):page.index("<h2>Simulated scale")]
+    assert "one world size" in scaling
+
+
+def test_frame_and_summary_mark_simulated_rows(tmp_path):
+    from analysis.load import load_frame, read_result_file, records_of
+
+    path = _simulated_file(tmp_path)
+    frame = load_frame(path)
+    assert frame["simulated"].sum() == 4 and (~frame["simulated"]).sum() == 1
+    rows = table_rows(records_of(read_result_file(path)))
+    meshes = [row[5] for row in rows]
+    assert meshes.count("1024 sim") == 2 and "2" in meshes
+    assert "1024 sim" in format_table(rows)
