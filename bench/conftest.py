@@ -202,6 +202,17 @@ def bench_session(request: pytest.FixtureRequest):
     session.close()
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    """Compare mode: the turn is held until the case is reported and its file written, so that this work does not
+    fall into the other side's rounds."""
+    result = yield
+    session = item.config.stash.get(_SESSION, None)
+    if session is not None and session.turns is not None:
+        session.end_turn()
+    return result
+
+
 @pytest.fixture
 def save_progress(request: pytest.FixtureRequest):
     """Call after a case: rewrites the result file. Returns why it could not (the case is then an error)."""
