@@ -32,6 +32,7 @@ from bench.turns import DRIVER_PID_ENV, SIDES, TURN_ENV, alternates, env_value
 
 ROOT = Path(__file__).resolve().parent.parent
 BAD_INPUT = 2
+USAGE_ERROR = 4  # pytest's, for an option it does not know
 PROG = "statedict-bench compare"
 # What a side imports (the suite, its pytest plugin, the reader of result files it shares with analysis).
 SIDE_MODULES = {"torch": "torch", "pytest": "pytest", "pytest_benchmark": "pytest-benchmark", "psutil": "psutil",
@@ -40,14 +41,16 @@ SIDE_MODULES = {"torch": "torch", "pytest": "pytest", "pytest_benchmark": "pytes
 ANALYSIS_MODULES = {"pandas": "pandas", "numpy": "numpy", "scipy": "scipy", "matplotlib": "matplotlib",
                     "ruptures": "ruptures"}
 OWNED_OPTIONS = ("--benchmark-json", "--resume")
+# Reads torch's version.py (plain assignments) without importing torch, which takes seconds: a broken torch shows
+# in that side's run instead.
 PROBE = """
-import importlib.util, json, sys
-found = {name: importlib.util.find_spec(name) is not None for name in sys.argv[1:]}
-info = {"missing": [name for name, ok in found.items() if not ok], "python": sys.version.split()[0]}
-if found.get("torch"):
+import importlib.util, json, os, runpy, sys
+specs = {name: importlib.util.find_spec(name) for name in sys.argv[1:]}
+info = {"missing": [name for name, spec in specs.items() if spec is None], "python": sys.version.split()[0]}
+if specs.get("torch"):
     try:
-        import torch
-        info.update(version=torch.__version__, git_version=torch.version.git_version)
+        version = runpy.run_path(os.path.join(specs["torch"].submodule_search_locations[0], "version.py"))
+        info.update(version=version["__version__"], git_version=version.get("git_version"))
     except Exception as exc:
         info["torch_error"] = f"{type(exc).__name__}: {exc}"
 print(json.dumps(info))
@@ -99,7 +102,7 @@ def probe(option: str, python: str | None, modules: dict[str, str]) -> dict:
     if "torch" in info["missing"]:
         raise BadInput(f"{option} {python}: has no torch (python {info['python']})")
     if "torch_error" in info:
-        raise BadInput(f"{option} {python}: import torch failed: {info['torch_error']}")
+        raise BadInput(f"{option} {python}: cannot read torch's version: {info['torch_error']}")
     if info["missing"]:
         packages = " ".join(modules[m] for m in info["missing"])
         raise BadInput(f"{option} {python}: lacks {', '.join(info['missing'])}; install with: "
@@ -261,16 +264,17 @@ def run(args: argparse.Namespace) -> int:
         orders, mismatched = coordinator.state.block_orders(), coordinator.state.mismatched_positions()
     finally:
         coordinator.close()
-    if all(code == BAD_INPUT for code in codes.values()) and not any(folder.glob("*.json")):
-        said = [line for line in (folder / "a.log").read_text(errors="replace").splitlines() if line.strip()]
+    results = [folder / f"{side.lower()}.json" for side in SIDES]
+    if all(code in (BAD_INPUT, USAGE_ERROR) for code in codes.values()) and not any(p.exists() for p in results):
+        lines = [line for line in (folder / "a.log").read_text(errors="replace").splitlines() if line.strip()]
+        said = [line for line in lines if "error:" in line] or lines or ["both sides refused their arguments"]
         shutil.rmtree(folder, ignore_errors=True)  # bad pytest arguments: nothing ran, leave nothing behind
-        raise BadInput(said[-1].removeprefix("statedict-bench: error: ") if said else "both sides refused their "
-                       "arguments")
+        raise BadInput(said[-1].split("error: ", 1)[-1])
     outcomes = {side: side_outcome(side, labels[side], codes[side], folder) for side in SIDES}
     for _, line in outcomes.values():
         print(line)
     print(interleaving_line(orders, mismatched))
-    if not all((folder / f"{side.lower()}.json").exists() for side in SIDES):
+    if not all(path.exists() for path in results):
         return BAD_INPUT
     status = analyse(folder, labels, args.threshold)
     return status if all(complete for complete, _ in outcomes.values()) and status != BAD_INPUT else BAD_INPUT
