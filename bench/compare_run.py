@@ -173,11 +173,14 @@ def start_side(side: str, python: str, folder: Path, coordinator: Coordinator, a
                                 preexec_fn=_die_with_driver)  # noqa: PLW1509
 
 
-def wait_sides(procs: dict[str, subprocess.Popen], coordinator: Coordinator) -> dict[str, int]:
-    """Wait for both; a side that exits leaves the turn order at once (also one that never connected)."""
+def wait_sides(procs: dict[str, subprocess.Popen], coordinator: Coordinator) -> tuple[dict[str, int], bool]:
+    """Wait for both; a side that exits leaves the turn order at once (also one that never connected).
+    Returns the exit codes and whether the run was interrupted (Ctrl-C, SIGTERM)."""
     codes: dict[str, int] = {}
+    interrupted = []
 
     def forward(signum, frame):  # Ctrl-C reaches the sides through the terminal; SIGTERM is passed on
+        interrupted.append(signum)
         for proc in procs.values():
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
@@ -196,7 +199,7 @@ def wait_sides(procs: dict[str, subprocess.Popen], coordinator: Coordinator) -> 
             codes[side] = proc.wait()
     finally:
         signal.signal(signal.SIGTERM, previous)
-    return codes
+    return codes, bool(interrupted)
 
 
 def side_outcome(side: str, label: str, code: int, folder: Path) -> tuple[bool, str]:
@@ -259,7 +262,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"results: {folder}  ({args.rounds} rounds per case in blocks of {args.block_rounds}, A first)")
         procs = {side: start_side(side, infos[side]["path"], folder, coordinator, args, extra) for side in SIDES}
         coordinator.start()
-        codes = wait_sides(procs, coordinator)
+        codes, interrupted = wait_sides(procs, coordinator)
         coordinator.write_log(folder / "turns.json")
         orders, mismatched = coordinator.state.block_orders(), coordinator.state.mismatched_positions()
     finally:
@@ -274,7 +277,8 @@ def run(args: argparse.Namespace) -> int:
     for _, line in outcomes.values():
         print(line)
     print(interleaving_line(orders, mismatched))
-    if not all(path.exists() for path in results):
+    if interrupted or not all(path.exists() for path in results):
+        print("interrupted: no comparison" if interrupted else "a side wrote no result file: no comparison")
         return BAD_INPUT
     status = analyse(folder, labels, args.threshold)
     return status if all(complete for complete, _ in outcomes.values()) and status != BAD_INPUT else BAD_INPUT

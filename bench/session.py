@@ -161,10 +161,12 @@ class BenchSession:
                 "rank_pids": self.pool.rank_pids()}
 
     def close(self) -> None:
-        if self.turns and not self.turns.interrupted:
-            self._take_turn(FINAL_POSITION, "close")  # stopping worlds must not disturb the other side's last blocks
-        self.pool.close()
-        remove_tree(self.checkpoint_root)
-        if self.turns:
-            self.turns.close()
-            self.turns = None
+        try:
+            if self.turns and not self.turns.interrupted:
+                self._take_turn(FINAL_POSITION, "close")  # stopping worlds must not disturb the other side's rounds
+        finally:  # also when Ctrl-C or SIGTERM cut that wait short
+            self.pool.close()
+            remove_tree(self.checkpoint_root)
+            if self.turns:
+                self.turns.close()
+                self.turns = None
