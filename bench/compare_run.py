@@ -33,6 +33,7 @@ from bench.turns import DRIVER_PID_ENV, SIDES, TURN_ENV, alternates, env_value
 ROOT = Path(__file__).resolve().parent.parent
 BAD_INPUT = 2
 USAGE_ERROR = 4  # pytest's, for an option it does not know
+INTERRUPT_GRACE_S = 30.0
 PROG = "statedict-bench compare"
 # What a side imports (the suite, its pytest plugin, the reader of result files it shares with analysis).
 SIDE_MODULES = {"torch": "torch", "pytest": "pytest", "pytest_benchmark": "pytest-benchmark", "psutil": "psutil",
@@ -194,9 +195,15 @@ def wait_sides(procs: dict[str, subprocess.Popen], coordinator: Coordinator) -> 
                     coordinator.leave(side)
             time.sleep(0.2)
     except KeyboardInterrupt:
-        forward(signal.SIGINT, None)
+        # Ctrl-C in a terminal reached the sides too (one process group): a second signal now could cut short the
+        # final write of their result files. Only a side still running after a grace period gets SIGTERM.
+        interrupted.append(signal.SIGINT)
         for side, proc in procs.items():
-            codes[side] = proc.wait()
+            try:
+                codes[side] = proc.wait(timeout=INTERRUPT_GRACE_S)
+            except subprocess.TimeoutExpired:
+                proc.send_signal(signal.SIGTERM)
+                codes[side] = proc.wait()
     finally:
         signal.signal(signal.SIGTERM, previous)
     return codes, bool(interrupted)
