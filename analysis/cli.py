@@ -30,6 +30,14 @@ def parse_threshold(text: str) -> float:
     return value
 
 
+def parse_labels(text: str) -> dict[str, str]:
+    """'2.13.0,2.14.1' -> {'base': '2.13.0', 'new': '2.14.1'}."""
+    parts = text.split(",")
+    if len(parts) != 2 or not all(part.strip() for part in parts):
+        raise argparse.ArgumentTypeError(f"labels {text!r} must be two names separated by a comma: BASE,NEW")
+    return {"base": parts[0].strip(), "new": parts[1].strip()}
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m analysis", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -41,6 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("--correction", choices=("holm", "bh"), default="holm",
                          help="multiple-testing correction: holm (default) or bh (Benjamini-Hochberg)")
     compare.add_argument("--format", choices=FORMATS, default="text")
+    compare.add_argument("--labels", type=parse_labels, help="names of the two sides: BASE,NEW")
     trend = commands.add_parser("trend", help="history of each case across runs and the steps in it")
     trend.add_argument("results", help="folder (or glob) of result files")
     trend.add_argument("--order", choices=ORDERS, default="time", help="order runs by start time or torch commit")
@@ -50,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("-o", "--output", required=True, help="folder for report.html and the charts' PNGs")
     report.add_argument("--baseline", help="result file to compare with (default: the run before the latest)")
     report.add_argument("--threshold", type=parse_threshold, default=0.05)
+    report.add_argument("--labels", type=parse_labels, help="names of the baseline and the reported run: BASE,NEW")
     nightly = commands.add_parser("nightly", help="judge a finished nightly run against the previous one "
                                                   "(what run_bench.sh nightly calls)")
     nightly.add_argument("run", help="the nightly run's result file")
@@ -71,6 +81,8 @@ def run_compare(args: argparse.Namespace) -> int:
     comparison.summary["comparability_warnings"] = comparability_warnings(base, new)
     for warning in comparison.summary["comparability_warnings"]:  # also on stderr: seen when stdout is a file
         print(f"warning: {warning}", file=sys.stderr)
+    if args.labels:
+        comparison.summary["labels"] = args.labels
     print(render_comparison(comparison, args.format))
     return 1 if comparison.summary["flagged_regressions"] else 0
 
@@ -88,7 +100,8 @@ def run_report(args: argparse.Namespace) -> int:
         write_report,  # matplotlib is slow to import; only the report needs it
     )
 
-    path = write_report(args.results, args.output, baseline=args.baseline, threshold=args.threshold)
+    path = write_report(args.results, args.output, baseline=args.baseline, threshold=args.threshold,
+                        labels=args.labels)
     print(f"report: {path}")
     return 0
 

@@ -74,7 +74,9 @@ def memory_rows(cases: pd.DataFrame, only_changed: bool = True) -> list[list[str
 def summary_lines(summary: dict[str, Any]) -> list[str]:
     counts = ", ".join(f"{n} {v}" for v, n in summary["verdicts"].items()) or "nothing to compare"
     by_api = ", ".join(f"{api} {fmt_number(g)}" for api, g in summary["geomean_ratio_by_api"].items())
-    lines = [f"{summary['cases']} cases: {counts}",
+    labels = summary.get("labels")  # set by --labels (compare mode names its sides)
+    lines = [f"base = {labels['base']}, new = {labels['new']}"] if labels else []
+    lines += [f"{summary['cases']} cases: {counts}",
              f"geometric mean of new/base: {fmt_number(summary['geomean_ratio'])} overall; {by_api or '-'}"]
     for metric, counts_by_verdict in summary["memory_verdicts"].items():
         if counts_by_verdict:

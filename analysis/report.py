@@ -12,7 +12,7 @@ from analysis.load import ResultFileError, frame_of_file, load_runs, read_result
 
 
 def write_report(results: str | Path | list[Path], out_dir: str | Path, *, baseline: str | Path | None = None,
-                 threshold: float = 0.05) -> Path:
+                 threshold: float = 0.05, labels: dict[str, str] | None = None) -> Path:
     runs = load_runs(results if isinstance(results, list) else [results])
     if not runs:
         raise ResultFileError(f"{results}: no result files")
@@ -33,6 +33,8 @@ def write_report(results: str | Path | list[Path], out_dir: str | Path, *, basel
     comparison = None
     if base_frame is not None and not base_frame.empty and not frame.empty:
         comparison = compare_frames(base_frame, frame, CompareSettings(threshold=threshold))
+        if labels:
+            comparison.summary["labels"] = labels
     sections.regressions(page, comparison, base_path)
     sections.trends(page, [f for f in frames if not f.empty])
     sections.scaling(page, frame)

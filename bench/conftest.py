@@ -249,6 +249,11 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
         line = progress.case_finished()
         if line:
             _say(item.config, line)
+    session = item.config.stash.get(_SESSION, None)
+    if session is not None and session.turns is not None:
+        # Compare mode: the turn is held until the case is reported and its file written, so that this work does
+        # not fall into the other side's rounds.
+        session.end_turn()
     return result
 
 

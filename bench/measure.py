@@ -22,6 +22,7 @@ from bench.context import RankContext
 from bench.host_memory import PeakRSS, rss_bytes
 from bench.ops.base import Operation
 from bench.profiles import RoundSettings
+from bench.turns import TurnClient, config_from_env, rank_client
 
 
 @dataclass
@@ -79,6 +80,8 @@ def run_rounds(op: Operation, ctx: RankContext, settings: RoundSettings):
 def _timed_rounds(op: Operation, ctx: RankContext, settings: RoundSettings, samples: RankSamples) -> None:
     measured_s = 0.0
     warmups_left = settings.warmup_rounds
+    turns = rank_client() if config_from_env() else None  # compare mode only (bench/turns.py)
+    switches = 0
     while True:
         op.before_round()
         gc.collect()
@@ -96,6 +99,24 @@ def _timed_rounds(op: Operation, ctx: RankContext, settings: RoundSettings, samp
         done = len(samples.times_s)
         if done >= settings.max_rounds or (done >= settings.min_rounds and measured_s >= settings.budget_s):
             return
+        if turns is not None and done % turns.block_rounds == 0:
+            switches += 1
+            _switch_sides(op, ctx, turns, switches)
+
+
+def _switch_sides(op: Operation, ctx: RankContext, turns: TurnClient, switches: int) -> None:
+    """Compare mode: hand the turn to the other side for its block, wait for the next, then run one discarded
+    round: the other side's block left the caches cold, which a round of an ordinary run does not find."""
+    if ctx.rank == 0:
+        turns.release()
+        turns.acquire()
+    else:
+        turns.await_turn(switches + 1)  # the parent's turn for the case is the first
+    dist.barrier()
+    op.before_round()
+    gc.collect()
+    _, result = _timed_op(op, ctx)
+    del result
 
 
 def _memory_round(op: Operation, ctx: RankContext, samples: RankSamples):

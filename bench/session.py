@@ -15,6 +15,7 @@ from bench.memory_need import device_total_bytes, estimate, gpu_count_shortfall,
 from bench.profiles import Profile, RoundSettings
 from bench.record import build_record, model_facts
 from bench.run_info import start_run_info
+from bench.turns import CEILINGS_POSITION, FINAL_POSITION, TurnClient, config_from_env
 from bench.world import CaseOutcome, World, WorldPool, WorldStartError
 
 
@@ -74,10 +75,31 @@ class BenchSession:
         self.checkpoint_root = make_private_dir(checkpoint_parent)
         """Every case's checkpoint folder lives under this private folder; removed when the session closes."""
         self._sources: dict[tuple[str, tuple[int, ...]], Path] = {}
+        self.turns = self._connect_turns()
+        """Compare mode (bench/compare_run.py): the connection through which this side takes turns; else None."""
+        self._take_turn(CEILINGS_POSITION, "run-info-and-ceilings")  # the machine as this side alone sees it
         self.run_info = start_run_info(profile.name, asdict(settings))
         self.run_info["checkpoint"] = {"folder": str(self.checkpoint_root), "fsync": fsync}
         self.run_info["ceilings"] = measure_ceilings(self.checkpoint_root, ceiling_bytes)
+        if self.turns:
+            self.run_info["interleaved"] = {"side": self.turns.config.side,
+                                            "block_rounds": self.turns.block_rounds, "rewarm_rounds": 1}
+        self.end_turn()
         self._began = time.perf_counter()
+
+    def _connect_turns(self) -> TurnClient | None:
+        config = config_from_env()
+        return TurnClient(config, "parent") if config else None
+
+    def _take_turn(self, position: float, case_id: str) -> None:
+        if self.turns:
+            self.turns.at(position, case_id)
+            self.turns.acquire()
+
+    def end_turn(self) -> None:
+        """After a case (its record written): the other side may take the turn."""
+        if self.turns:
+            self.turns.end()
 
     def source_checkpoint(self, model: str, mesh_shape: tuple[int, ...], dtype: str = "float32") -> Path:
         """The checkpoint of `model` in `dtype` saved by the world of `mesh_shape`, saved once per run on first need."""
@@ -125,6 +147,7 @@ class BenchSession:
             remove_tree(folder)  # also after a failed, killed or interrupted case: nothing is left on disk
 
     def measure(self, case: Case) -> dict[str, Any]:
+        self._take_turn(self.first_sequence + len(self.records), case.id)  # ended by end_turn, or the next case
         reason = self.memory_shortfall(case)  # checked first: a case that cannot fit starts no world
         if reason:
             world, outcome = None, CaseOutcome("skipped", reason, [None] * case.process_count)
@@ -147,5 +170,12 @@ class BenchSession:
                 "rank_pids": self.pool.rank_pids()}
 
     def close(self) -> None:
-        self.pool.close()
-        remove_tree(self.checkpoint_root)
+        try:
+            if self.turns and not self.turns.interrupted:
+                self._take_turn(FINAL_POSITION, "close")  # stopping worlds must not disturb the other side's rounds
+        finally:  # also when Ctrl-C or SIGTERM cut that wait short
+            self.pool.close()
+            remove_tree(self.checkpoint_root)
+            if self.turns:
+                self.turns.close()
+                self.turns = None
