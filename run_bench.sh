@@ -3,6 +3,8 @@
 #
 #   ./run_bench.sh [PROFILE] [--results-dir DIR] [--python PY] [--resume FILE] [-- PYTEST_ARGS...]
 #   ./run_bench.sh nightly [--profile P] [--machine NAME] [--baseline FILE] [--results-dir DIR] [--python PY] [-- ...]
+#   ./run_bench.sh compare --a PYTHON_A --b PYTHON_B [PROFILE] [--label-a L] [--label-b L] [--rounds N]
+#                  [--block-rounds N] [--results-dir DIR] [-- PYTEST_ARGS...]
 #   ./run_bench.sh test [-- PYTEST_ARGS...]
 #
 # Settings come from flags, with environment variables as defaults (as torchtitan's run script does).
@@ -17,7 +19,7 @@ PYTHON=${PYTHON:-"python3"}
 TORCH_SPEC=${TORCH_SPEC:-"torch==2.13.0"}  # installed only when the interpreter has no torch at all
 
 usage() {
-  sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
   cat <<'EOT'
 
   PROFILE            quick (default; about 11 minutes on 2 cores), nightly, full or gpu [env PROFILE]
@@ -36,17 +38,31 @@ usage() {
   --machine NAME     the history's folder under RESULTS_DIR (default: the host name)    [env MACHINE]
   --baseline FILE    compare with FILE (default: the previous successful nightly of the same profile in
                      RESULTS_DIR/MACHINE; incomplete or failed runs are passed over)    [env BASELINE]
+
+  compare            two torch installations side by side, in turns (A B A B within each case); files in
+                     RESULTS_DIR/compare/<UTC>_<label A>_vs_<label B>_<random>/, then the comparison and report
+  --a PY / --b PY    the interpreters of side A (baseline) and side B                   [env PYTHON_A / PYTHON_B]
+  --label-a/-b L     names in the report (default: torch version@commit)             [env LABEL_A / LABEL_B]
+  --rounds N         compare: measured rounds per case on each side (default 12)       [env ROUNDS]
+  --block-rounds N   compare: rounds per turn (default 3)                              [env BLOCK_ROUNDS]
 EOT
 }
 
 mode=bench
 RESUME=""
 extra=()
+PYTHON_A=${PYTHON_A:-""}
+PYTHON_B=${PYTHON_B:-""}
+compare_args=()
 while (($#)); do
   case "$1" in
     -h|--help) usage; exit 0 ;;
     test) mode=test ;;
     nightly) mode=nightly ;;
+    compare) mode=compare ;;
+    --a) PYTHON_A=${2:?--a needs a value}; shift ;;
+    --b) PYTHON_B=${2:?--b needs a value}; shift ;;
+    --label-a|--label-b|--rounds|--block-rounds) compare_args+=("$1" "${2:?$1 needs a value}"); shift ;;
     quick|full|gpu) PROFILE=$1 ;;
     --profile) PROFILE=${2:?--profile needs a value}; shift ;;
     --results-dir) RESULTS_DIR=${2:?--results-dir needs a value}; shift ;;
@@ -60,13 +76,11 @@ while (($#)); do
   shift
 done
 
-install() {
-  if ! "$PYTHON" -c "import torch" 2>/dev/null; then
-    "$PYTHON" -m pip install -q "$TORCH_SPEC"
-  fi
-  if ! "$PYTHON" -c "import pytest_benchmark, pytest_timeout, pandas, matplotlib, psutil, numpy, scipy, ruptures, packaging" 2>/dev/null; then
-    # The dependencies listed in pyproject.toml, not the project itself: the code runs from this checkout.
-    "$PYTHON" - <<'PY' | xargs "$PYTHON" -m pip install -q
+install_deps() {  # the dependencies listed in pyproject.toml for interpreter "$1", never torch
+  if ! "$1" -c "import pytest_benchmark, pytest_timeout, pandas, matplotlib, psutil, numpy, scipy, ruptures, packaging" 2>/dev/null; then
+    # Not the project itself: the code runs from this checkout. torch is left out: pyproject's `torch>=2.4` would
+    # make pip put the newest torch into an interpreter that has none (or replace a side's own in compare mode).
+    "$1" - <<'PY' | grep -v '^torch' | xargs "$1" -m pip install -q
 import tomllib
 project = tomllib.load(open("pyproject.toml", "rb"))["project"]
 print("\n".join(project["dependencies"] + project["optional-dependencies"]["test"]))
@@ -74,13 +88,32 @@ PY
   fi
 }
 
+install() {
+  if ! "$PYTHON" -c "import torch" 2>/dev/null; then
+    "$PYTHON" -m pip install -q "$TORCH_SPEC"
+  fi
+  install_deps "$PYTHON"
+}
+
+[[ -n $PROFILE ]] || PROFILE=$([[ $mode == nightly ]] && echo nightly || echo quick)
+if [[ $mode == compare ]]; then
+  install_deps "$PYTHON"  # the driver's interpreter runs the analysis; it needs no torch
+  for side in "$PYTHON_A" "$PYTHON_B"; do
+    # only a side that exists and has torch; the driver says what is wrong with any other, in one line
+    if command -v "$side" >/dev/null && "$side" -c "import importlib.util as u, sys; sys.exit(u.find_spec('torch') is None)" 2>/dev/null; then
+      install_deps "$side"
+    fi
+  done
+  # exec: the driver forwards SIGTERM to both sides and waits for their files itself
+  exec "$PYTHON" -m bench.compare_run --a "$PYTHON_A" --b "$PYTHON_B" --profile "$PROFILE" \
+    --results-dir "$RESULTS_DIR" "${compare_args[@]}" -- "${extra[@]}"
+fi
 install
 if [[ $mode == test ]]; then
   exec "$PYTHON" -m pytest tests -q "${extra[@]}"
 fi
 
 fail() { echo "run_bench.sh: error: $*" >&2; exit 2; }
-[[ -n $PROFILE ]] || PROFILE=$([[ $mode == nightly ]] && echo nightly || echo quick)
 [[ -z $BASELINE || -f $BASELINE ]] || fail "baseline $BASELINE: no such file"
 
 # The nightly history's stable name: what ran (torch version and commit) and when; one folder per machine.

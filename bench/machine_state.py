@@ -14,6 +14,9 @@ from typing import Any
 
 import psutil
 
+# Set by a driver that runs the suite alongside other runs of its own (compare): its process tree is not 'other'.
+from bench.turns import DRIVER_PID_ENV
+
 CPU_SAMPLE_S = 0.5
 BUSY_CPU_FRACTION = 0.10
 """Other processes using more than this share of all cores (sampled over CPU_SAMPLE_S) make the machine busy."""
@@ -21,8 +24,7 @@ BUSY_LOAD_PER_CORE = 0.5
 """A 1-minute load average above this many runnable tasks per core makes the machine busy."""
 LOW_MEMORY_FRACTION = 0.10
 """Less available memory than this share of the total is warned of: page cache and swap then distort I/O timings."""
-DRIVER_PID_ENV = "STATEDICT_BENCH_DRIVER_PID"
-"""Set by a driver that runs the suite alongside other runs of its own (compare): its process tree is not 'other'."""
+
 
 
 def _process_tree(pid: int) -> set[int]:
