@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import pickle
 import platform
 import socket
 import time
@@ -48,6 +49,12 @@ def launched_meshes(requested: list[str], world_size: int | None) -> list[str]:
             raise BadInput(f"mesh {label} is not a mesh of the {launch.world_size} ranks {launch.launcher} started; "
                            f"under a launcher only {offered} can run")
     return requested or [mesh_label(shape) for shape in launch.mesh_shapes]
+
+
+def _envelope(message: dict[str, Any]) -> tuple[str, bytes]:
+    """(command, the pickled message): the supervisor relays the bytes without unpickling them, which would import
+    the suite's classes (RoundSettings, hence torch: seconds, on the first case) into a process meant to stay small."""
+    return message["command"], pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 class LaunchedRanks:
@@ -131,9 +138,10 @@ class LaunchedRanks:
             return CaseOutcome("error", self.gone_message(), [None] * self.world_size)
         try:
             death = None
+            envelope = _envelope(message)
             for rank, conn in enumerate(self._conns):
                 try:
-                    conn.send(message)
+                    conn.send(envelope)
                 except OSError:
                     death = death or self._closed(rank)
             replies, death = self._collect(timeout_s) if death is None else ([None] * self.world_size, death)
@@ -181,7 +189,7 @@ class LaunchedRanks:
         """Tells each supervisor to stop (its rank leaves cleanly) or kill its rank, and waits for it to leave."""
         for conn in conns:
             try:
-                conn.send({"command": command})
+                conn.send(_envelope({"command": command}))
             except OSError:
                 pass
         deadline = time.monotonic() + STOP_TIMEOUT_S + 5.0

@@ -153,26 +153,26 @@ class Supervisor:
             ready = wait(watched)
             if self.parent_conn in ready:
                 try:
-                    message = self.parent_conn.recv()
+                    command, message = self.parent_conn.recv()  # a str and bytes: unpickling them imports nothing
                 except (EOFError, OSError):
                     if self.launch.rank != 0:  # rank 0's pytest says itself why it ended
                         _say(self.launch, "the pytest run's connection closed; ending this rank")
                     return 1
-                if message["command"] == "kill":
+                if command == "kill":
                     return 0
                 if not child_reported:
                     try:
-                        self.child_conn.send(message)
+                        self.child_conn.send_bytes(message)  # the rank's recv() unpickles it
                     except OSError:
                         pass  # the rank is dead: the sentinel tells
-                if message["command"] == "stop":
+                if command == "stop":
                     self.child.join(timeout=STOP_TIMEOUT_S)
                     return 0
             if child_reported:
                 continue
             if self.child_conn in ready:
                 try:
-                    self.parent_conn.send(self.child_conn.recv())
+                    self.parent_conn.send_bytes(self.child_conn.recv_bytes())  # relayed as pickled
                     continue
                 except EOFError:
                     pass
