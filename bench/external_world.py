@@ -46,8 +46,8 @@ def launched_meshes(requested: list[str], world_size: int | None) -> list[str]:
         raise BadInput(f"--world-size {world_size} is not the launched world's {launch.world_size} ranks")
     for label in split(requested):
         if parse_mesh(label) not in launch.mesh_shapes:
-            raise BadInput(f"mesh {label} is not a mesh of the {launch.world_size} ranks {launch.launcher} started; "
-                           f"under a launcher only {offered} can run")
+            raise BadInput(f"mesh {label} is not a mesh of the launched world ({launch.world_size} ranks from "
+                           f"{launch.launcher}); under a launcher only {offered} can run")
     return requested or [mesh_label(shape) for shape in launch.mesh_shapes]
 
 

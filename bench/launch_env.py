@@ -112,6 +112,10 @@ def tasks_per_node(text: str) -> list[int]:
 
 
 def _torchrun(env: Mapping[str, str]) -> LaunchEnv:
+    restarts = _int(env, "TORCHELASTIC_RESTART_COUNT", default=0)
+    if restarts:  # rank 0 would start the whole run again, over the result file of the one that failed
+        raise LaunchError(f"torchrun restarted the workers (restart {restarts}): a launched run is not started "
+                          f"again; use --max-restarts 0 and continue it with --resume FILE")
     world_size = _int(env, "WORLD_SIZE")
     local_world_size = _int(env, "LOCAL_WORLD_SIZE", default=world_size)
     master_addr = env.get("MASTER_ADDR")

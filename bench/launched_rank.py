@@ -7,7 +7,9 @@ pytest run and reports this process's exit status if it dies.
 
 from __future__ import annotations
 
+import os
 import signal
+import socket
 import warnings
 from datetime import timedelta
 from typing import Any
@@ -46,9 +48,23 @@ def _failed(rank: int, exc: BaseException) -> dict[str, Any]:
             "traceback": short_traceback(exc), "correct": None}
 
 
+def _unseen_folder(folder: str) -> str | None:
+    """Which ranks cannot see `folder`, said as the case's message; None when all can. A collective: every rank gets
+    the same case, so all reach it together."""
+    seen: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(seen, (socket.gethostname(), os.path.isdir(folder)))
+    blind = [f"rank {rank} ({host})" for rank, (host, visible) in enumerate(seen) if not visible]
+    if not blind:
+        return None
+    return (f"{', '.join(blind)} cannot see the checkpoint folder {folder}: under a launcher --checkpoint-dir must "
+            f"be a folder that every node shares")
+
+
 def _serve(contexts: LaunchedContexts, conn) -> None:
     """rank_main's loop, with the context picked by each message's mesh (a launched world serves several)."""
     rank = contexts.launch.rank
+    unseen: dict[str, str | None] = {}
+    """Per checkpoint root (the run's private folder, made on rank 0's node): the ranks that cannot see it."""
     while True:
         message = conn.recv()
         command = message["command"]
@@ -60,7 +76,13 @@ def _serve(contexts: LaunchedContexts, conn) -> None:
             conn.send(_failed(rank, exc))
             continue
         if command == "case":
-            conn.send(execute_case(ctx, message["spec"], message["settings"]))
+            root = os.path.dirname(message["spec"].get("checkpoint_dir") or "")
+            if root and root not in unseen:  # checked once per run, not per case
+                unseen[root] = _unseen_folder(root)
+            if root and unseen[root]:
+                conn.send({"rank": rank, "status": "error", "message": unseen[root], "correct": None})
+            else:
+                conn.send(execute_case(ctx, message["spec"], message["settings"]))
         elif command == "call":
             conn.send(call_function(ctx, message["target"], message["kwargs"]))
         else:

@@ -157,6 +157,9 @@ def test_tasks_per_node_and_bad_environments():
         read_launch_env({})
     with pytest.raises(LaunchError, match="SLURM_NTASKS or SLURM_NPROCS is not set"):
         read_launch_env({"SLURM_PROCID": "0", "SLURM_JOB_NODELIST": "n1", "SLURM_JOB_ID": "7"})
+    with pytest.raises(LaunchError, match="torchrun restarted the workers"):
+        read_launch_env({"RANK": "0", "WORLD_SIZE": "2", "MASTER_ADDR": "h", "MASTER_PORT": "1",
+                         "TORCHELASTIC_RESTART_COUNT": "1"})
     with pytest.raises(LaunchError, match="rank 4 is not within world size 4"):
         read_launch_env({"RANK": "4", "WORLD_SIZE": "4", "MASTER_ADDR": "h", "MASTER_PORT": "1"})
 
@@ -168,8 +171,8 @@ def test_under_a_launcher_only_its_meshes_run(monkeypatch):
     monkeypatch.setenv(LAUNCH_CONFIG_VAR, launch.to_json())
     assert launched_meshes([], None) == ["4", "2x2"]
     assert launched_meshes(["2x2"], 4) == ["2x2"]
-    with pytest.raises(BadInput, match="mesh 2 is not a mesh of the 4 ranks torchrun started; under a launcher "
-                                       "only 4, 2x2 can run"):
+    with pytest.raises(BadInput, match=r"mesh 2 is not a mesh of the launched world \(4 ranks from torchrun\); "
+                                       r"under a launcher only 4, 2x2 can run"):
         launched_meshes(["2"], None)
     with pytest.raises(BadInput, match="--world-size 2 is not the launched world's 4 ranks"):
         launched_meshes([], 2)
