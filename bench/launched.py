@@ -143,7 +143,10 @@ class Supervisor:
                                    "local_rank": self.launch.local_rank, "supervisor_pid": os.getpid(),
                                    "rank_pid": self.child.pid})
             return self._finish(self._relay())
-        return self._finish(0 if self.child.exitcode in (0, None) else 1)
+        failed = self.child.exitcode not in (0, None)
+        if failed and self.pytest is not None and self.pytest.poll() is None:
+            self.pytest.terminate()  # rank 0 is gone before the run began: pytest would wait for it in vain
+        return self._finish(1 if failed else 0)
 
     def _relay(self) -> int:
         """Messages both ways until pytest says stop or kill (0) or its connection drops (1)."""
