@@ -58,7 +58,7 @@ def _envelope(message: dict[str, Any]) -> tuple[str, bytes]:
 
 
 class LaunchedRanks:
-    def __init__(self, launch: LaunchEnv, address_fd: int, parent_host: str, authkey: bytes) -> None:
+    def __init__(self, launch: LaunchEnv, address_fd: int | None, parent_host: str, authkey: bytes) -> None:
         self.launch = launch
         self.world_size = launch.world_size
         self.rank_info: list[dict[str, Any]] = []
@@ -83,7 +83,8 @@ class LaunchedRanks:
 
     def start(self) -> None:
         """Waits for every rank to connect; once only: the launcher, not this run, owns the processes."""
-        if self.start_seconds or self.lost:
+        if self.start_seconds or self.lost or self._address_fd is None:
+            self.lost = self.lost or "its start was interrupted"
             raise WorldStartError(self.gone_message())
         began = time.perf_counter()
         previous = socket.getdefaulttimeout()
@@ -94,7 +95,8 @@ class LaunchedRanks:
             socket.setdefaulttimeout(previous)
         try:
             port = listener.address[1]
-            with os.fdopen(self._address_fd, "w") as announce:
+            fd, self._address_fd = self._address_fd, None
+            with os.fdopen(fd, "w") as announce:
                 announce.write(json.dumps({"address": [self._parent_host, port]}) + "\n")
             hellos = self._accept(listener, time.monotonic() + START_TIMEOUT_S)
         finally:
@@ -207,8 +209,9 @@ class LaunchedRanks:
     def stop(self) -> None:
         if self._conns:
             self._end(self._conns, "stop")
-        elif not self.start_seconds and not self.lost:
-            os.close(self._address_fd)  # no case ran: rank 0's supervisor reads EOF and ends every rank
+        elif self._address_fd is not None:  # no case ran: rank 0's supervisor reads EOF and ends every rank
+            os.close(self._address_fd)
+            self._address_fd = None
             self.lost = "not started: no case ran"
 
 
