@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from bench.eta import Progress
+from bench.external_world import launched_meshes
 from bench.fault_cases import FAULT_KINDS, parse_faults, with_faults
 from bench.gpu_profile import limit_cases, with_dtypes
 from bench.matrix import expand, simulated_cases
@@ -105,7 +106,8 @@ def _checked_selection(config: pytest.Config) -> Selection:
     _convert_numbers(config)
     overrides = {name: config.getoption(option) for name, option in ROUND_OPTIONS
                  if config.getoption(option) is not None}
-    selection = select(config.getoption("--profile"), config.getoption("--model"), config.getoption("--mesh"),
+    meshes = launched_meshes(config.getoption("--mesh"), config.getoption("--world-size"))  # under a launcher
+    selection = select(config.getoption("--profile"), config.getoption("--model"), meshes,
                        config.getoption("--world-size"), overrides, config.getoption("--dtype"))
     parse_faults(config.getoption("--fault"))
     cap = config.getoption("--max-host-memory-gb")

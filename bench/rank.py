@@ -42,11 +42,13 @@ def threads_per_rank(world_size: int) -> int:
     return max(1, (os.cpu_count() or 1) // world_size)
 
 
-def make_context(rank: int, world_size: int, mesh_shape: tuple[int, ...]) -> RankContext:
+def make_context(rank: int, world_size: int, mesh_shape: tuple[int, ...],
+                 local_rank: int | None = None) -> RankContext:
+    """`local_rank` picks the GPU where ranks span nodes (a launched world); by default the global rank does."""
     from torch.distributed.device_mesh import init_device_mesh
 
     if torch.cuda.is_available():
-        device = torch.device("cuda", rank % torch.cuda.device_count())
+        device = torch.device("cuda", (rank if local_rank is None else local_rank) % torch.cuda.device_count())
         torch.cuda.set_device(device)
     else:
         device = torch.device("cpu")

@@ -10,13 +10,14 @@ from typing import Any
 
 from bench.ceilings import add_fraction_of_ceiling, measure_ceilings
 from bench.checkpoint_files import make_private_dir, remove_tree
+from bench.external_world import make_pool
 from bench.matrix import Case, mesh_label, parse_mesh_label
 from bench.memory_need import device_total_bytes, estimate, gpu_count_shortfall, host_available_bytes, shortfall
 from bench.profiles import Profile, RoundSettings
 from bench.record import build_record, model_facts
 from bench.run_info import start_run_info
 from bench.turns import CEILINGS_POSITION, FINAL_POSITION, TurnClient, config_from_env
-from bench.world import CaseOutcome, World, WorldPool, WorldStartError
+from bench.world import CaseOutcome, World, WorldStartError
 
 
 class SourceCheckpointError(RuntimeError):
@@ -66,7 +67,7 @@ class BenchSession:
                  host_memory_cap_bytes: int | None = None) -> None:
         self.profile = profile
         self.settings = settings
-        self.pool = WorldPool()
+        self.pool = make_pool()  # a pool of local worlds, or the ranks a launcher started (bench/launched.py)
         self.records: list[dict[str, Any]] = []
         self.first_sequence = first_sequence
         """Cases already in the file this run resumes: the new records are numbered after them."""
@@ -167,7 +168,7 @@ class BenchSession:
             counts[record["status"]] = counts.get(record["status"], 0) + 1
         return {**self.run_info, "duration_s": time.perf_counter() - self._began, "world_starts": starts,
                 "world_start_s": start_s, "cases": len(self.records), "status_counts": counts,
-                "rank_pids": self.pool.rank_pids()}
+                "rank_pids": self.pool.rank_pids(), "launch": self.pool.launch_info()}
 
     def close(self) -> None:
         try:

@@ -254,3 +254,7 @@ class WorldPool:
         """(number of world starts, their total wall seconds) so far."""
         seconds = [s for world in self._worlds() for s in world.start_seconds]
         return len(seconds), sum(seconds)
+
+    def launch_info(self) -> dict | None:
+        """The launcher's world, when a launcher started the ranks (bench/external_world.py); None here."""
+        return None
