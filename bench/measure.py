@@ -39,6 +39,9 @@ class RankSamples:
     """Per measured round, the op's figures inside the round that need not add up (see Operation.details)."""
     rss_after_round_bytes: list[int | None] = field(default_factory=list)
     """This rank's RSS after each measured round: growth across repeated saves shows a leak as a number."""
+    op_runs_before_round: list[int] = field(default_factory=list)
+    """How many times the op had run (warm-ups and compare mode's discarded rounds included) when each measured
+    round ended: the x of the RSS slope, so that growth is per save whichever rounds were measured."""
 
 
 def _round_max(ctx: RankContext, seconds: float) -> float:
@@ -82,10 +85,12 @@ def _timed_rounds(op: Operation, ctx: RankContext, settings: RoundSettings, samp
     warmups_left = settings.warmup_rounds
     turns = rank_client() if config_from_env() else None  # compare mode only (bench/turns.py)
     switches = 0
+    op_runs = 0
     while True:
         op.before_round()
         gc.collect()
         seconds, result = _timed_op(op, ctx)
+        op_runs += 1
         del result  # the next round must not start with this one's output still held
         slowest = _round_max(ctx, seconds)
         if warmups_left:
@@ -95,6 +100,7 @@ def _timed_rounds(op: Operation, ctx: RankContext, settings: RoundSettings, samp
         samples.phases_s.append(dict(op.phases))
         samples.details_s.append(dict(op.details))
         samples.rss_after_round_bytes.append(rss_bytes())
+        samples.op_runs_before_round.append(op_runs)
         measured_s += slowest
         done = len(samples.times_s)
         if done >= settings.max_rounds or (done >= settings.min_rounds and measured_s >= settings.budget_s):
@@ -102,6 +108,7 @@ def _timed_rounds(op: Operation, ctx: RankContext, settings: RoundSettings, samp
         if turns is not None and done % turns.block_rounds == 0:
             switches += 1
             _switch_sides(op, ctx, turns, switches)
+            op_runs += 1  # its discarded round
 
 
 def _switch_sides(op: Operation, ctx: RankContext, turns: TurnClient, switches: int) -> None:

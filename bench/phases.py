@@ -43,9 +43,11 @@ def coverage(phases: dict[str, list[list[float | None]]], rank_times: list[list[
     return result
 
 
-def growth_per_round(values: list[int | None]) -> float | None:
-    """Least-squares slope of one rank's RSS after each round (bytes per round); None with fewer than 2 readings."""
-    points = [(i, v) for i, v in enumerate(values) if v is not None]
+def growth_per_round(values: list[int | None], op_runs: list[int] | None = None) -> float | None:
+    """Least-squares slope of one rank's RSS after each round against how many times the op had run then (bytes
+    per run of the op; by default the rounds are consecutive); None with fewer than 2 readings."""
+    xs = op_runs if op_runs and len(op_runs) == len(values) else range(len(values))
+    points = [(x, v) for x, v in zip(xs, values) if v is not None]
     if len(points) < 2:
         return None
     return statistics.linear_regression([x for x, _ in points], [y for _, y in points]).slope
@@ -66,7 +68,8 @@ def phase_fields(op: str, replies: list[dict[str, Any]], rank_times: list[list[f
         "rss_growth_per_save_bytes": None,
     }
     if op in ("save", "async_save"):
-        fields["rss_growth_per_save_bytes"] = [growth_per_round([row[r] for row in rss_rows])
+        op_runs = replies[0].get("op_runs_before_round")  # the same on every rank: they agree on each round
+        fields["rss_growth_per_save_bytes"] = [growth_per_round([row[r] for row in rss_rows], op_runs)
                                                for r in range(len(replies))]
     if op == "async_save":
         fields["blocking_median_s"] = fields["phase_medians_s"].get("blocking")

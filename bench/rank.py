@@ -77,6 +77,7 @@ def execute_case(ctx: RankContext, spec: dict[str, Any], settings: RoundSettings
                      peak_cuda_allocated_bytes=samples.peak_cuda_allocated_bytes,
                      peak_cuda_reserved_bytes=samples.peak_cuda_reserved_bytes, phases_s=samples.phases_s,
                      details_s=samples.details_s, rss_after_round_bytes=samples.rss_after_round_bytes,
+                     op_runs_before_round=samples.op_runs_before_round,
                      effective_options=op.effective_options, notes=op.notes, extra=op.extra)
     except Exception as exc:  # a rank must answer whatever torch does; the parent decides what it means
         reply["status"] = "unsupported" if is_refusal(exc) else "error"

@@ -27,6 +27,8 @@ def test_growth_per_save_is_the_least_squares_slope():
     assert growth_per_round([100, 100, 100]) == 0.0
     assert growth_per_round([100, None, 120]) == pytest.approx(10.0)
     assert growth_per_round([100]) is None
+    # compare mode runs one discarded save after every block of 3 measured ones: growth is per save all the same
+    assert growth_per_round([100, 110, 120, 140, 150, 160], [1, 2, 3, 5, 6, 7]) == pytest.approx(10.0)
 
 
 def test_phase_fields_flag_phases_that_do_not_add_up():
