@@ -166,15 +166,41 @@ def start_side(side: str, python: str, folder: Path, coordinator: Coordinator, a
            DRIVER_PID_ENV: str(os.getpid())}
     rounds = str(args.rounds)
     command = [python, "-m", "pytest", "bench/", f"--profile={args.profile}",
-               f"--benchmark-json={folder / f'{side.lower()}.json'}", "-q", "--min-rounds", rounds,
-               "--max-rounds", rounds, "--budget-s", "0", *extra]
+               f"--benchmark-json={folder / f'{side.lower()}.json'}", "-q", "--progress-s", "60",
+               "--min-rounds", rounds, "--max-rounds", rounds, "--budget-s", "0", *extra]
     with open(folder / f"{side.lower()}.log", "w") as log:
         # preexec_fn runs between fork and exec: safe here because the coordinator's threads start after both sides
         return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                                 preexec_fn=_die_with_driver)  # noqa: PLW1509
 
 
-def wait_sides(procs: dict[str, subprocess.Popen], coordinator: Coordinator) -> tuple[dict[str, int], bool]:
+class ProgressEcho:
+    """Each side's output goes to its log; its progress lines and warnings are echoed here, marked with the side,
+    so that a long compare run shows how far it is."""
+
+    SHOWN = ("progress: ", "statedict-bench: warning: ")
+
+    def __init__(self, folder: Path) -> None:
+        self._offsets = {side: 0 for side in SIDES}
+        self._folder = folder
+
+    def echo(self) -> None:
+        for side in SIDES:
+            try:
+                with open(self._folder / f"{side.lower()}.log", "rb") as log:
+                    log.seek(self._offsets[side])
+                    text = log.read()
+            except OSError:
+                continue
+            complete = text[:text.rfind(b"\n") + 1]  # a line still being written waits for the next call
+            self._offsets[side] += len(complete)
+            for line in complete.decode(errors="replace").splitlines():
+                if line.startswith(self.SHOWN):
+                    print(f"{side}: {line}", flush=True)
+
+
+def wait_sides(procs: dict[str, subprocess.Popen], coordinator: Coordinator,
+               echo: ProgressEcho | None = None) -> tuple[dict[str, int], bool]:
     """Wait for both; a side that exits leaves the turn order at once (also one that never connected).
     Returns the exit codes and whether the run was interrupted (Ctrl-C, SIGTERM)."""
     codes: dict[str, int] = {}
@@ -193,6 +219,8 @@ def wait_sides(procs: dict[str, subprocess.Popen], coordinator: Coordinator) -> 
                 if side not in codes and proc.poll() is not None:
                     codes[side] = proc.returncode
                     coordinator.leave(side)
+            if echo is not None:
+                echo.echo()
             time.sleep(0.2)
     except KeyboardInterrupt:
         # Ctrl-C in a terminal reached the sides too (one process group): a second signal now could cut short the
@@ -269,7 +297,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"results: {folder}  ({args.rounds} rounds per case in blocks of {args.block_rounds}, A first)")
         procs = {side: start_side(side, infos[side]["path"], folder, coordinator, args, extra) for side in SIDES}
         coordinator.start()
-        codes, interrupted = wait_sides(procs, coordinator)
+        codes, interrupted = wait_sides(procs, coordinator, ProgressEcho(folder))
         coordinator.write_log(folder / "turns.json")
         orders, mismatched = coordinator.state.block_orders(), coordinator.state.mismatched_positions()
     finally:

@@ -271,16 +271,18 @@ class LaunchedWorldPool(WorldPool):
         self.ranks = ranks
         self._views = {shape: LaunchedWorld(ranks, shape) for shape in ranks.launch.mesh_shapes}
 
-    def get(self, mesh_shape: tuple[int, ...]):
+    def get(self, mesh_shape: tuple[int, ...], simulated: bool = False):
+        if simulated:  # a simulated world is one local process: no launched rank plays it
+            return super().get(mesh_shape, simulated)
         return self._views.get(tuple(mesh_shape)) or super().get(mesh_shape)
 
     def close(self) -> None:
         super().close()
         self.ranks.stop()
 
-    def live_rank_pids(self, mesh_shape: tuple[int, ...]) -> list[int]:
-        if tuple(mesh_shape) not in self._views:
-            return super().live_rank_pids(mesh_shape)
+    def live_rank_pids(self, mesh_shape: tuple[int, ...], simulated: bool = False) -> list[int]:
+        if simulated or tuple(mesh_shape) not in self._views:
+            return super().live_rank_pids(mesh_shape, simulated)
         here = platform.node()  # the memory check is about this host: count the launched ranks on it
         return [info["rank_pid"] for info in self.ranks.rank_info if info.get("host") == here and self.ranks.alive]
 

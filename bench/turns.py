@@ -131,7 +131,6 @@ class TurnState:
                 orders.setdefault(str(int(entry["position"])), []).append(entry["side"])
         return orders
 
-
     def mismatched_positions(self) -> list[str]:
         """Positions where the two sides ran different cases (their selections differ): not compared alike."""
         seen: dict[float, dict[str, str]] = {}

@@ -199,6 +199,8 @@ def test_interleaved_run_of_the_same_python_on_both_sides(tmp_path):
     assert turns["block_orders"] == {"-1": ["A", "B"], "0": ["A", "B", "A", "B"], "1": ["A", "B", "A", "B"]}
     assert turns["mismatched_positions"] == []
     assert "every case A B A B" in done.stdout
+    for side in ("A", "B"):  # each side's last progress line, echoed by the driver from the side's log
+        assert f"{side}: progress: 2/2 cases (100%)" in done.stdout
     assert "base = " in (folder / "compare.txt").read_text() and "new = same" in done.stdout
     assert (folder / "report" / "report.html").exists()
 
