@@ -85,7 +85,7 @@ def assess(state: dict[str, Any]) -> list[str]:
         warnings.append(f"busy machine: other processes used {other:.0f}% of one core's time of {cores} cores "
                         f"while the run started ({top})")
     load1 = state["load_average"][0]
-    if load1 > BUSY_LOAD_PER_CORE * cores:
+    if state.get("load_average_judged", True) and load1 > BUSY_LOAD_PER_CORE * cores:
         warnings.append(f"busy machine: the 1-minute load average is {load1:.2f} on {cores} cores")
     available, total = state["available_memory_bytes"], state["total_memory_bytes"]
     if available < LOW_MEMORY_FRACTION * total:
@@ -104,6 +104,9 @@ def machine_state(sample_s: float = CPU_SAMPLE_S) -> dict[str, Any]:
         "sampled_at_unix_s": time.time(),
         "cores": os.cpu_count() or 1,
         "load_average": list(os.getloadavg()),
+        # With a driver (compare mode) the other side's start and worlds are in the load average, which cannot
+        # leave them out: only the CPU sample, which excludes the driver's processes, judges the machine then.
+        "load_average_judged": DRIVER_PID_ENV not in os.environ,
         "other_cpu_percent": round(sum(p["cpu_percent"] for p in busiest), 1),
         "busiest": busiest[:5],
         "cpu_governors": cpu_governors(),

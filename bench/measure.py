@@ -80,6 +80,17 @@ def run_rounds(op: Operation, ctx: RankContext, settings: RoundSettings):
         gc.unfreeze()
 
 
+def _round(op: Operation, ctx: RankContext) -> tuple[float, float]:
+    """One round as every round runs, kept or discarded: the op's untimed preparation, the timed op, then the
+    all-reduce of its time, (this rank's seconds, the slowest rank's). That all-reduce also closes the round: an op's
+    next preparation may remove what this round wrote (a save's folder), which is safe only once every rank is done."""
+    op.before_round()
+    gc.collect()
+    seconds, result = _timed_op(op, ctx)
+    del result  # the next round must not start with this one's output still held
+    return seconds, _round_max(ctx, seconds)
+
+
 def _timed_rounds(op: Operation, ctx: RankContext, settings: RoundSettings, samples: RankSamples) -> None:
     measured_s = 0.0
     warmups_left = settings.warmup_rounds
@@ -87,12 +98,8 @@ def _timed_rounds(op: Operation, ctx: RankContext, settings: RoundSettings, samp
     switches = 0
     op_runs = 0
     while True:
-        op.before_round()
-        gc.collect()
-        seconds, result = _timed_op(op, ctx)
+        seconds, slowest = _round(op, ctx)
         op_runs += 1
-        del result  # the next round must not start with this one's output still held
-        slowest = _round_max(ctx, seconds)
         if warmups_left:
             warmups_left -= 1
             continue
@@ -120,10 +127,7 @@ def _switch_sides(op: Operation, ctx: RankContext, turns: TurnClient, switches: 
     else:
         turns.await_turn(switches + 1)  # the parent's turn for the case is the first
     dist.barrier()
-    op.before_round()
-    gc.collect()
-    _, result = _timed_op(op, ctx)
-    del result
+    _round(op, ctx)
 
 
 def _memory_round(op: Operation, ctx: RankContext, samples: RankSamples):

@@ -30,6 +30,7 @@ def test_assess_warns_of_each_kind_of_trouble_and_of_nothing_on_a_quiet_machine(
     assert assess(_quiet(other_cpu_percent=19.0)) == []  # under 10% of 2 cores
     assert assess(_quiet(load_average=[1.5, 1.0, 0.5])) == ["busy machine: the 1-minute load average is 1.50 on 2 "
                                                             "cores"]
+    assert assess(_quiet(load_average=[1.5, 1.0, 0.5], load_average_judged=False)) == []  # compare mode
     assert assess(_quiet(available_memory_bytes=2**30)) == ["low memory: 1.0 of 24.0 GiB available"]
     assert assess(_quiet(cpu_governors=["performance"])) == []
     assert assess(_quiet(cpu_governors=["powersave"]))[0].startswith("CPU frequency governor powersave")
