@@ -75,7 +75,7 @@ class BenchSession:
         self.fsync = fsync
         self.checkpoint_root = make_private_dir(checkpoint_parent)
         """Every case's checkpoint folder lives under this private folder; removed when the session closes."""
-        self._sources: dict[tuple[str, tuple[int, ...]], Path] = {}
+        self._sources: dict[tuple[str, tuple[int, ...], str], Path] = {}
         self.turns = self._connect_turns()
         """Compare mode (bench/compare_run.py): the connection through which this side takes turns; else None."""
         self._take_turn(CEILINGS_POSITION, "run-info-and-ceilings")  # the machine as this side alone sees it
