@@ -41,7 +41,8 @@ CASE_FIELDS = ("api", "op", "state_dict_type", "options", "model", "mesh_shape")
 # Converted by the suite, not by argparse, so that `--min-rounds abc` is bad input like any other (one line, exit 2)
 # rather than pytest's usage error (exit 4).
 NUMBER_OPTIONS = {"--world-size": int, "--min-rounds": int, "--max-rounds": int, "--warmup-rounds": int,
-                  "--ceiling-mib": int, "--progress-s": float, "--budget-s": float, "--case-timeout-s": float, "--max-host-memory-gb": float}
+                  "--ceiling-mib": int, "--progress-s": float, "--budget-s": float, "--case-timeout-s": float,
+                  "--max-host-memory-gb": float}
 ROUND_OPTIONS = (("min_rounds", "--min-rounds"), ("max_rounds", "--max-rounds"), ("warmup_rounds", "--warmup-rounds"),
                  ("budget_s", "--budget-s"), ("case_timeout_s", "--case-timeout-s"))
 
