@@ -10,9 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from analysis.comparability import comparability_warnings
-from analysis.compare import CompareSettings, compare_frames
-from analysis.load import ResultFileError, frame_of_runs, load_frame, load_runs
+from analysis.compare import CompareSettings, compare_runs
+from analysis.load import ResultFileError, load_frame, load_runs
 from analysis.render import FORMATS, render_comparison, render_trend
 from analysis.trend import ORDERS, all_steps
 
@@ -76,9 +75,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def run_compare(args: argparse.Namespace) -> int:
     settings = CompareSettings(threshold=args.threshold, correction=args.correction)
-    base, new = load_runs([args.base]), load_runs([args.new])
-    comparison = compare_frames(frame_of_runs(base), frame_of_runs(new), settings)
-    comparison.summary["comparability_warnings"] = comparability_warnings(base, new)
+    comparison = compare_runs(load_runs([args.base]), load_runs([args.new]), settings)
     for warning in comparison.summary["comparability_warnings"]:  # also on stderr: seen when stdout is a file
         print(f"warning: {warning}", file=sys.stderr)
     if args.labels:

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from analysis.comparability import comparability_warnings
 from analysis.stats import CORRECTIONS, geometric_mean, mann_whitney_p, median_ratio_ci
 
 ALPHA = 0.05
@@ -166,3 +168,14 @@ def summarize(comparison: Comparison) -> dict[str, Any]:
                             for m in MEMORY_METRICS},
         "flagged_regressions": len(comparison.flagged_regressions),
     }
+
+
+def compare_runs(base: list[tuple[Path, dict[str, Any]]], new: list[tuple[Path, dict[str, Any]]],
+                 settings: CompareSettings | None = None) -> Comparison:
+    """compare_frames over runs already read (analysis.load.load_runs), with the warnings of what makes the two
+    sides not comparable in `summary["comparability_warnings"]`."""
+    from analysis.load import frame_of_runs
+
+    comparison = compare_frames(frame_of_runs(base), frame_of_runs(new), settings)
+    comparison.summary["comparability_warnings"] = comparability_warnings(base, new)
+    return comparison

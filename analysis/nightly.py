@@ -12,15 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from analysis.comparability import comparability_warnings
-from analysis.compare import CompareSettings, Comparison, compare_frames
-from analysis.load import (
-    ResultFileError,
-    expand_sources,
-    frame_of_runs,
-    read_result_file,
-    records_of,
-)
+from analysis.compare import CompareSettings, Comparison, compare_runs
+from analysis.load import ResultFileError, expand_sources, read_result_file, records_of
 from analysis.render import render_comparison
 
 OK, REGRESSION, BROKEN = 0, 1, 2
@@ -46,6 +39,8 @@ class BaselineChoice:
     """The latest earlier successful run of the same profile, None when there is none."""
     passed_over: list[str] = field(default_factory=list)
     """Why each newer candidate was not taken: 'NAME: reason'."""
+    data: dict[str, Any] | None = None
+    """The baseline's file as read, so that it is read once."""
     history: list[Path] = field(default_factory=list)
     """The history's readable result files of the same profile: what the report covers (an unreadable file must
     not stop it, and another profile's runs are not the same history)."""
@@ -69,20 +64,14 @@ def pick_baseline(history: Path, run_path: Path, run: dict[str, Any]) -> Baselin
         same_profile.append(path)
         started = str(other["run"].get("started_at") or "")
         if started < str(run.get("started_at") or ""):
-            candidates.append((started, path, broken_reason(other, None)))
+            candidates.append((started, path, other))
     passed_over = unreadable
-    for _, path, reason in sorted(candidates, key=lambda c: (c[0], str(c[1])), reverse=True):
+    for _, path, other in sorted(candidates, key=lambda c: (c[0], str(c[1])), reverse=True):
+        reason = broken_reason(other, None)
         if reason is None:
-            return BaselineChoice(path, passed_over, same_profile)
+            return BaselineChoice(path, passed_over, other, same_profile)
         passed_over.append(f"{path.name}: {reason}")
-    return BaselineChoice(None, passed_over, same_profile)
-
-
-def compare_with(baseline: Path, run_path: Path, run_data: dict[str, Any], threshold: float) -> Comparison:
-    base_runs, new_runs = [(baseline, read_result_file(baseline))], [(run_path, run_data)]
-    comparison = compare_frames(frame_of_runs(base_runs), frame_of_runs(new_runs), CompareSettings(threshold=threshold))
-    comparison.summary["comparability_warnings"] = comparability_warnings(base_runs, new_runs)
-    return comparison
+    return BaselineChoice(None, passed_over, None, same_profile)
 
 
 def _counts(run: dict[str, Any]) -> str:
@@ -122,7 +111,7 @@ def short_summary(run_path: Path, run: dict[str, Any], *, broken: str | None, ch
         if choice.path is None:
             lines.append("  baseline:  none (no earlier successful run of this profile on this machine)")
         else:
-            base_run = read_result_file(choice.path)["run"]
+            base_run = choice.data["run"]
             lines.append(f"  baseline:  {choice.path} ({_torch_label(base_run)}, started {base_run.get('started_at')})")
         if choice.passed_over:
             lines.append(f"  passed over: {'; '.join(choice.passed_over)}")
@@ -154,15 +143,16 @@ def nightly(run_path: Path, history: Path, *, baseline: Path | None = None, pyte
         return BROKEN, short_summary(run_path, run, broken=broken, choice=None, comparison=None, report=None,
                                      exit_code=BROKEN)
     if baseline is not None:
-        read_result_file(baseline)  # a bad --baseline is bad input: one line, exit 2
+        given = read_result_file(baseline)  # a bad --baseline is bad input: one line, exit 2
         choice = pick_baseline(history, run_path, run)  # for the history's readable files
-        choice.path, choice.passed_over = baseline, []
+        choice.path, choice.passed_over, choice.data = baseline, [], given
     else:
         choice = pick_baseline(history, run_path, run)
     lines: list[str] = []
     comparison = None
     if choice.path is not None:
-        comparison = compare_with(choice.path, run_path, data, threshold)
+        comparison = compare_runs([(choice.path, choice.data)], [(run_path, data)],
+                                  CompareSettings(threshold=threshold))
         text = render_comparison(comparison, "text")
         saved = run_path.with_suffix(".compare.txt")
         saved.write_text(f"baseline: {choice.path}\nnew: {run_path}\n\n{text}\n")
