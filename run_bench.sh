@@ -3,8 +3,8 @@
 #
 #   ./run_bench.sh [PROFILE] [--results-dir DIR] [--python PY] [--resume FILE] [-- PYTEST_ARGS...]
 #   ./run_bench.sh nightly [--profile P] [--machine NAME] [--baseline FILE] [--results-dir DIR] [--python PY] [-- ...]
-#   ./run_bench.sh compare --a PYTHON_A --b PYTHON_B [PROFILE] [--label-a L] [--label-b L] [--rounds N]
-#                  [--block-rounds N] [--results-dir DIR] [-- PYTEST_ARGS...]
+#   ./run_bench.sh compare --a PYTHON_A --b PYTHON_B [PROFILE] [--label-a L] [--label-b L] [--passes N]
+#                  [--rounds N] [--block-rounds N] [--results-dir DIR] [-- PYTEST_ARGS...]
 #   ./run_bench.sh test [-- PYTEST_ARGS...]
 #
 # Settings come from flags, with environment variables as defaults (as torchtitan's run script does).
@@ -39,11 +39,14 @@ usage() {
   --baseline FILE    compare with FILE (default: the previous successful nightly of the same profile in
                      RESULTS_DIR/MACHINE; incomplete or failed runs are passed over)    [env BASELINE]
 
-  compare            two torch installations side by side, in turns (A B A B within each case); files in
-                     RESULTS_DIR/compare/<UTC>_<label A>_vs_<label B>_<random>/, then the comparison and report
+  compare            two torch installations side by side, in turns (A B A B within each case), in several
+                     passes with fresh processes; files in
+                     RESULTS_DIR/compare/<UTC>_<label A>_vs_<label B>_<random>/passNN/, then the comparison
+                     (each pass one sample) and report
   --a PY / --b PY    the interpreters of side A (baseline) and side B                   [env PYTHON_A / PYTHON_B]
   --label-a/-b L     names in the report (default: torch version@commit)             [env LABEL_A / LABEL_B]
-  --rounds N         compare: measured rounds per case on each side (default 12)       [env ROUNDS]
+  --passes N         compare: passes, each with fresh processes (default 4)             [env PASSES]
+  --rounds N         compare: measured rounds per case, side and pass (default 6)       [env ROUNDS]
   --block-rounds N   compare: rounds per turn (default 3)                              [env BLOCK_ROUNDS]
 EOT
 }
@@ -62,7 +65,7 @@ while (($#)); do
     compare) mode=compare ;;
     --a) PYTHON_A=${2:?--a needs a value}; shift ;;
     --b) PYTHON_B=${2:?--b needs a value}; shift ;;
-    --label-a|--label-b|--rounds|--block-rounds) compare_args+=("$1" "${2:?$1 needs a value}"); shift ;;
+    --label-a|--label-b|--passes|--rounds|--block-rounds) compare_args+=("$1" "${2:?$1 needs a value}"); shift ;;
     quick|full|gpu) PROFILE=$1 ;;
     --profile) PROFILE=${2:?--profile needs a value}; shift ;;
     --results-dir) RESULTS_DIR=${2:?--results-dir needs a value}; shift ;;

@@ -56,7 +56,11 @@ def _parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="HTML report with charts of a folder of runs")
     report.add_argument("results", help="folder (or glob) of result files; the latest run is reported")
     report.add_argument("-o", "--output", required=True, help="folder for report.html and the charts' PNGs")
-    report.add_argument("--baseline", help="result file to compare with (default: the run before the latest)")
+    report.add_argument("--baseline", help="result file (or folder or glob of them) to compare with (default: the "
+                                           "run before the latest)")
+    report.add_argument("--all-runs", action="store_true",
+                        help="compare every run of RESULTS, not only the latest, with the baseline's runs (each run "
+                             "one sample of the time test)")
     report.add_argument("--threshold", type=parse_threshold, default=0.05)
     report.add_argument("--labels", type=parse_labels, help="names of the baseline and the reported run: BASE,NEW")
     nightly = commands.add_parser("nightly", help="judge a finished nightly run against the previous one "
@@ -98,7 +102,7 @@ def run_report(args: argparse.Namespace) -> int:
     )
 
     path = write_report(args.results, args.output, baseline=args.baseline, threshold=args.threshold,
-                        labels=args.labels)
+                        labels=args.labels, all_runs=args.all_runs)
     print(f"report: {path}")
     return 0
 

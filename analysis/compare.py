@@ -2,6 +2,10 @@
 
 A change is flagged only when it is both beyond the threshold and significant after correcting for the number of
 cases compared (a matrix has hundreds; at p < 0.05 each, some would differ by chance alone).
+
+The unit of a time test: with one run a side, the rounds (Mann-Whitney on round times, bootstrap interval of the
+ratio of medians); with two or more runs on a side, the runs (a t-test on the logs of per-run medians), because the
+rounds of one process share that process's speed and two processes of one build differ (stats.run_level_test).
 """
 
 from __future__ import annotations
@@ -15,7 +19,13 @@ import numpy as np
 import pandas as pd
 
 from analysis.comparability import comparability_warnings
-from analysis.stats import CORRECTIONS, geometric_mean, mann_whitney_p, median_ratio_ci
+from analysis.stats import (
+    CORRECTIONS,
+    geometric_mean,
+    mann_whitney_p,
+    median_ratio_ci,
+    run_level_test,
+)
 
 ALPHA = 0.05
 # Memory peaks of small ops are a few pages; a change smaller than this is noise in the allocator, whatever the ratio.
@@ -67,6 +77,7 @@ def _pooled(frame: pd.DataFrame) -> dict[str, dict[str, Any]]:
         entry["statuses"] = sorted(set(rows["status"]))
         entry["runs"] = len(rows)
         entry["times"] = [t for times in ok["round_times_s"] for t in times]
+        entry["run_medians"] = [float(np.median(times)) for times in ok["round_times_s"] if len(times)]
         for metric, column in MEMORY_METRICS.items():
             values = ok[column] if column in ok else []
             entry[metric] = [v for per_rank in values if isinstance(per_rank, list) for v in per_rank if v is not None]
@@ -89,24 +100,40 @@ def _verdict(direction: int, p_adjusted: float, settings: CompareSettings) -> st
     return "regression" if direction > 0 else "improvement"
 
 
-def _judge(pairs: dict[str, tuple[list[float], list[float]]], settings: CompareSettings, prefix: str,
+def _round_test(base: list[float], new: list[float]) -> dict[str, Any]:
+    """The rounds (or per-rank memory peaks) of all runs pooled, each one sample."""
+    ratio, low, high = median_ratio_ci(base, new)
+    return {"base": float(np.median(base)), "new": float(np.median(new)), "ratio": ratio, "ci_low": low,
+            "ci_high": high, "p": mann_whitney_p(base, new), "unit": "round"}
+
+
+def _run_test(base_run_medians: list[float], new_run_medians: list[float]) -> dict[str, Any]:
+    """Each run one sample: its median round time. base/new are the geometric means of the run medians."""
+    ratio, low, high, p = run_level_test(base_run_medians, new_run_medians)
+    return {"base": geometric_mean(base_run_medians), "new": geometric_mean(new_run_medians), "ratio": ratio,
+            "ci_low": low, "ci_high": high, "p": p, "unit": "run"}
+
+
+def _time_test(base: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    if max(len(base["run_medians"]), len(new["run_medians"])) >= 2:
+        return _run_test(base["run_medians"], new["run_medians"])
+    return _round_test(base["times"], new["times"])
+
+
+def _judge(tested: dict[str, dict[str, Any]], settings: CompareSettings, prefix: str,
            min_change: float = 0.0) -> dict[str, dict[str, Any]]:
-    """Ratio, interval, raw and corrected p and verdict for every case with samples on both sides."""
+    """Corrected p and verdict for every tested case (a _round_test or _run_test result), columns named with
+    `prefix`."""
+    cases = list(tested)
+    adjusted = CORRECTIONS[settings.correction]([tested[c]["p"] for c in cases])
     out: dict[str, dict[str, Any]] = {}
-    for case, (base, new) in pairs.items():
-        base_median, new_median = float(np.median(base)), float(np.median(new))
-        ratio, low, high = median_ratio_ci(base, new)
-        out[case] = {f"{prefix}base": base_median, f"{prefix}new": new_median, f"{prefix}ratio": ratio,
-                     f"{prefix}ci_low": low, f"{prefix}ci_high": high, f"{prefix}p": mann_whitney_p(base, new)}
-    cases = list(out)
-    adjusted = CORRECTIONS[settings.correction]([out[c][f"{prefix}p"] for c in cases])
     for case, p_adjusted in zip(cases, adjusted):
-        row = out[case]
-        row[f"{prefix}p_adj"] = p_adjusted
-        direction = _beyond(row[f"{prefix}ratio"], settings.threshold)
-        if abs(row[f"{prefix}new"] - row[f"{prefix}base"]) < min_change:
+        row = tested[case]
+        direction = _beyond(row["ratio"], settings.threshold)
+        if abs(row["new"] - row["base"]) < min_change:
             direction = 0
-        row[f"{prefix}verdict"] = _verdict(direction, p_adjusted, settings)
+        judged = {**row, "p_adj": p_adjusted, "verdict": _verdict(direction, p_adjusted, settings)}
+        out[case] = {f"{prefix}{key}": value for key, value in judged.items()}
     return out
 
 
@@ -131,20 +158,20 @@ def compare_frames(base: pd.DataFrame, new: pd.DataFrame, settings: CompareSetti
                       "new_status": "/".join(n["statuses"]) if n else "", "new_runs": n["runs"] if n else 0,
                       "base_rounds": len(b["times"]) if b else 0, "new_rounds": len(n["times"]) if n else 0}
     both = {c: (base_cases[c], new_cases[c]) for c, row in rows.items() if row["verdict"] is None}
-    timed = {c: (b["times"], n["times"]) for c, (b, n) in both.items() if b["times"] and n["times"]}
+    timed = {c: _time_test(b, n) for c, (b, n) in both.items() if b["times"] and n["times"]}
     for case, result in _judge(timed, settings, "").items():
         rows[case].update({"base_median_s": result.pop("base"), "new_median_s": result.pop("new"), **result})
     for metric in MEMORY_METRICS:
-        pairs = {c: (b[metric], n[metric]) for c, (b, n) in both.items() if b[metric] and n[metric]}
-        for case, result in _judge(pairs, settings, f"{metric}_", MIN_MEMORY_CHANGE_BYTES).items():
+        tested = {c: _round_test(b[metric], n[metric]) for c, (b, n) in both.items() if b[metric] and n[metric]}
+        for case, result in _judge(tested, settings, f"{metric}_", MIN_MEMORY_CHANGE_BYTES).items():
             rows[case].update(result)
     for row in rows.values():
         if row["verdict"] is None:  # same status on both sides, nothing timed (unsupported both times, say)
             row["verdict"] = "unchanged"
     frame = pd.DataFrame(list(rows.values()))
     # every column present even where no case had it (nothing timed, no device memory, no case at all)
-    for column in ("case", *CASE_FIELDS, "verdict", "base_status", "new_status", "ratio", "p", "p_adj",
-                   "base_median_s", "new_median_s", "ci_low", "ci_high",
+    for column in ("case", *CASE_FIELDS, "verdict", "base_status", "new_status", "base_runs", "new_runs", "unit",
+                   "ratio", "p", "p_adj", "base_median_s", "new_median_s", "ci_low", "ci_high",
                    *(f"{m}_{s}" for m in MEMORY_METRICS for s in ("base", "new", "ratio", "p_adj", "verdict"))):
         if column not in frame:
             frame[column] = math.nan
@@ -167,7 +194,15 @@ def summarize(comparison: Comparison) -> dict[str, Any]:
         "memory_verdicts": {m: {str(v): int(n) for v, n in cases[f"{m}_verdict"].dropna().value_counts().items()}
                             for m in MEMORY_METRICS},
         "flagged_regressions": len(comparison.flagged_regressions),
+        "test_units": {str(u): int(n) for u, n in cases["unit"].dropna().value_counts().sort_index().items()},
+        "runs_per_side": {"base": _most_common(cases["base_runs"]), "new": _most_common(cases["new_runs"])},
     }
+
+
+def _most_common(runs: pd.Series) -> int:
+    """How many runs a side has for most cases (a case missing from a run has fewer)."""
+    counted = runs[runs > 0]
+    return int(counted.mode().max()) if len(counted) else 0
 
 
 def compare_runs(base: list[tuple[Path, dict[str, Any]]], new: list[tuple[Path, dict[str, Any]]],

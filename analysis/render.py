@@ -81,11 +81,25 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
     for metric, counts_by_verdict in summary["memory_verdicts"].items():
         if counts_by_verdict:
             lines.append(f"{metric} memory: " + ", ".join(f"{n} {v}" for v, n in counts_by_verdict.items()))
+    lines.append(test_unit_line(summary))
     lines.append(f"flagged: beyond {summary['threshold']:.0%} and {summary['correction']}-corrected p < "
                  f"{summary['alpha']}; {summary['flagged_regressions']} flagged regression(s) "
                  f"(time, memory, or ok -> error/timeout)")
     lines += [f"warning: {warning}" for warning in summary.get("comparability_warnings", [])]
     return lines
+
+
+def test_unit_line(summary: dict[str, Any]) -> str:
+    """What one sample of the time test was: a round, or a run (a fresh set of processes)."""
+    units, runs = summary.get("test_units", {}), summary.get("runs_per_side", {})
+    parts = []
+    if units.get("run"):
+        parts.append(f"{units['run']} case(s) tested on per-run medians (t-test on logs; runs a side: base "
+                     f"{runs.get('base', '-')}, new {runs.get('new', '-')})")
+    if units.get("round"):
+        parts.append(f"{units['round']} case(s) on round times (Mann-Whitney; one run a side, so differences "
+                     f"between processes count as changes)")
+    return "time test: " + ("; ".join(parts) if parts else "no case timed on both sides")
 
 
 def _json_value(value: Any) -> Any:

@@ -8,11 +8,14 @@ from pathlib import Path
 from analysis import report_sections as sections
 from analysis.compare import CompareSettings, compare_frames
 from analysis.html_page import Page
-from analysis.load import ResultFileError, frame_of_file, load_runs, read_result_file
+from analysis.load import ResultFileError, frame_of_file, frame_of_runs, load_runs
 
 
 def write_report(results: str | Path | list[Path], out_dir: str | Path, *, baseline: str | Path | None = None,
-                 threshold: float = 0.05, labels: dict[str, str] | None = None) -> Path:
+                 threshold: float = 0.05, labels: dict[str, str] | None = None, all_runs: bool = False) -> Path:
+    """The report of the latest run in `results`, compared with `baseline` (a file, folder or glob; default: the
+    run before the latest). With `all_runs`, every run of `results` is compared with every run of `baseline`, each
+    run one sample of the time test (compare mode's passes)."""
     runs = load_runs(results if isinstance(results, list) else [results])
     if not runs:
         raise ResultFileError(f"{results}: no result files")
@@ -20,19 +23,21 @@ def write_report(results: str | Path | list[Path], out_dir: str | Path, *, basel
     latest_path, latest = runs[-1]
     frame = frames[-1]
     if baseline is not None:
-        base_path = Path(baseline)
-        base_frame = frame_of_file(base_path, read_result_file(base_path))
+        base_runs = load_runs([baseline])
+        base_path = base_runs[0][0] if len(base_runs) == 1 else f"{baseline} ({len(base_runs)} runs)"
+        base_frame = frame_of_runs(base_runs)
     elif len(runs) > 1:
         base_path, base_frame = runs[-2][0], frames[-2]
     else:
         base_path, base_frame = None, None
+    compared = frame_of_runs(runs) if all_runs else frame
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     page = Page(out, f"statedict-bench report: {latest_path.name}")
     sections.run_summary(page, latest_path, latest["run"], frame)
     comparison = None
-    if base_frame is not None and not base_frame.empty and not frame.empty:
-        comparison = compare_frames(base_frame, frame, CompareSettings(threshold=threshold))
+    if base_frame is not None and not base_frame.empty and not compared.empty:
+        comparison = compare_frames(base_frame, compared, CompareSettings(threshold=threshold))
         if labels:
             comparison.summary["labels"] = labels
     sections.regressions(page, comparison, base_path)

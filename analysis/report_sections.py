@@ -71,7 +71,7 @@ def run_summary(page: Page, path: Path, run: dict[str, Any], frame: pd.DataFrame
     page.section("Run summary", *body)
 
 
-def regressions(page: Page, comparison: Comparison | None, base_path: Path | None) -> None:
+def regressions(page: Page, comparison: Comparison | None, base_path: Path | str | None) -> None:
     if comparison is None:
         page.section("Regressions", _p("No baseline: the folder holds one run and no --baseline was given."))
         return
@@ -80,9 +80,10 @@ def regressions(page: Page, comparison: Comparison | None, base_path: Path | Non
         ["_order", "ratio"], ascending=[True, False])
     rows = compare_rows(cases)
     classes = [v.replace(" ", "-") for v in cases["verdict"]]
-    body = [_p(f"Baseline: {base_path}. Ratio is new/base of median round time; its 95% interval is a bootstrap "
-               f"over the round samples; p is Mann-Whitney U, corrected ({comparison.settings.correction}) for "
-               f"{len(cases)} cases."),
+    body = [_p(f"Baseline: {base_path}. With one run a side, ratio is new/base of median round time, its 95% "
+               f"interval a bootstrap over the rounds and p Mann-Whitney U on them; with several runs a side, each "
+               f"run is one sample: ratio of the geometric means of the run medians, t interval and t-test on their "
+               f"logs. p is corrected ({comparison.settings.correction}) for {len(cases)} cases."),
             "<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in summary_lines(comparison.summary)) + "</ul>",
             html_table(COMPARE_HEADER, rows, "regression-table", classes)]
     memory = memory_rows(comparison.cases)

@@ -1,5 +1,6 @@
-"""Statistics for comparing two sets of samples: ratio of medians with a bootstrap interval, a rank test, and
-corrections for testing many cases at once. Pure functions of numbers; no pandas, no files."""
+"""Statistics for comparing two sets of samples: ratio of medians with a bootstrap interval and a rank test (the
+round as the unit), a t-test on per-run medians (the run as the unit), and corrections for testing many cases at
+once. Pure functions of numbers; no pandas, no files."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Sequence
 
 import numpy as np
 from scipy.stats import mannwhitneyu
+from scipy.stats import t as student_t
 
 BOOTSTRAP_RESAMPLES = 2000
 CONFIDENCE = 0.95
@@ -42,6 +44,37 @@ def mann_whitney_p(base: Sequence[float], new: Sequence[float]) -> float:
     if len(base) == 0 or len(new) == 0 or len(set(base) | set(new)) < 2:
         return 1.0
     return float(mannwhitneyu(base, new, alternative="two-sided").pvalue)
+
+
+def run_level_test(base_run_medians: Sequence[float], new_run_medians: Sequence[float], *,
+                   confidence: float = CONFIDENCE) -> tuple[float, float, float, float]:
+    """(ratio, low, high, p) with each run (a fresh set of processes) as one sample: Student's two-sample t-test on
+    the logs of the runs' medians.
+
+    Why not the rounds: a process keeps its own speed for its whole life (where its memory lies, which core its
+    threads run on), so the rounds of one process are not independent samples of the build; two processes of the
+    same torch can differ by tens of percent on a small op, with tight intervals each. Only the spread between runs
+    shows that. The ratio is that of the geometric means of the run medians (the difference of the mean logs); the
+    interval is the t interval of that difference. Pooled variance, so one run on one side is enough when the other
+    has two or more (the spread is estimated from the runs there are).
+    """
+    base = np.log(np.asarray(base_run_medians, dtype=float))
+    new = np.log(np.asarray(new_run_medians, dtype=float))
+    if base.size == 0 or new.size == 0 or base.size + new.size < 3:
+        raise ValueError("the run-level test needs a run on each side and at least three in all")
+    if not (np.isfinite(base).all() and np.isfinite(new).all()):
+        return math.nan, math.nan, math.nan, 1.0  # a zero or negative median has no log: nothing to test
+    difference = float(new.mean() - base.mean())
+    ratio = math.exp(difference)
+    dof = base.size + new.size - 2
+    pooled_var = (float(((base - base.mean()) ** 2).sum()) + float(((new - new.mean()) ** 2).sum())) / dof
+    std_error = math.sqrt(pooled_var * (1 / base.size + 1 / new.size))
+    if std_error == 0:  # every run of both sides the same: a difference is exact, none is nothing
+        return (ratio, ratio, ratio, 0.0) if difference else (ratio, ratio, ratio, 1.0)
+    t_stat = difference / std_error
+    p = float(2 * student_t.sf(abs(t_stat), dof))
+    half_width = float(student_t.ppf(1 - (1 - confidence) / 2, dof)) * std_error
+    return ratio, math.exp(difference - half_width), math.exp(difference + half_width), p
 
 
 def holm(p_values: Sequence[float]) -> list[float]:

@@ -2,11 +2,16 @@
 
 Both sides are ordinary runs of the suite (`PY -m pytest bench/ ...`), one per interpreter, started together and
 made to take turns (bench/turns.py): within every case A measures a block of rounds, then B, then A again, so that
-drift of the machine falls on both alike. Each side writes a normal result file; then the analysis package compares
-them (`python -m analysis compare`) and makes the HTML report.
+drift of the machine falls on both alike. Each side writes a normal result file.
+
+That is one pass, and the run makes several (`--passes`, default 4), each with fresh processes on both sides: a
+process keeps its own speed for its whole life (two processes of one torch can differ by tens of percent on a small
+op), so one process a side cannot tell that from a change of torch. The analysis package then compares the passes'
+files with each pass one sample (`python -m analysis compare`, a t-test on per-run medians) and makes the HTML
+report.
 
     python -m bench.compare_run --a PY_A --b PY_B [--profile P] [--results-dir DIR] [--label-a L] [--label-b L]
-                                [--rounds N] [--block-rounds N] [--threshold T] [-- PYTEST_ARGS...]
+                                [--passes N] [--rounds N] [--block-rounds N] [--threshold T] [-- PYTEST_ARGS...]
 
 Exit code: the comparison's (0, or 1 when a regression is flagged), 2 for bad input (one line) or a side whose run
 did not complete. This module never imports torch: it runs under any python with the analysis dependencies.
@@ -15,6 +20,7 @@ did not complete. This module never imports torch: it runs under any python with
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import os
 import re
@@ -35,6 +41,9 @@ BAD_INPUT = 2
 USAGE_ERROR = 4  # pytest's, for an option it does not know
 INTERRUPT_GRACE_S = 30.0
 PROG = "statedict-bench compare"
+MAX_PASSES = 99
+PASS_NAME = "pass{:02d}"  # pass01..pass99 sort in pass order
+PASS_GLOB = "pass[0-9][0-9]"  # complete passes only: an incomplete one is renamed passNN-incomplete
 # What a side imports (the suite, its pytest plugin, the reader of result files it shares with analysis).
 SIDE_MODULES = {"torch": "torch", "pytest": "pytest", "pytest_benchmark": "pytest-benchmark", "psutil": "psutil",
                 "numpy": "numpy", "pandas": "pandas"}
@@ -77,8 +86,13 @@ def _parser() -> argparse.ArgumentParser:
                         help="the run's folder is made in DIR/compare (default results) [env RESULTS_DIR]")
     parser.add_argument("--label-a", default=env("LABEL_A"), help="name of side A (default: torch version@commit)")
     parser.add_argument("--label-b", default=env("LABEL_B"), help="name of side B (default: torch version@commit)")
-    parser.add_argument("--rounds", type=int, default=env("ROUNDS", "12"),
-                        help="measured rounds per case on each side, no time budget (default 12) [env ROUNDS]")
+    parser.add_argument("--passes", type=int, default=env("PASSES", "4"),
+                        help="passes over the cases, each with fresh processes on both sides; the comparison takes "
+                             "each pass as one sample (default 4; 1: no test of between-process differences) "
+                             "[env PASSES]")
+    parser.add_argument("--rounds", type=int, default=env("ROUNDS", "6"),
+                        help="measured rounds per case on each side in each pass, no time budget (default 6) "
+                             "[env ROUNDS]")
     parser.add_argument("--block-rounds", type=int, default=env("BLOCK_ROUNDS", "3"),
                         help="measured rounds per turn before the other side's (default 3) [env BLOCK_ROUNDS]")
     parser.add_argument("--threshold", default=env("THRESHOLD", "5%"),
@@ -132,6 +146,8 @@ def check_arguments(args: argparse.Namespace) -> list[str]:
             raise BadInput(f"{word.split('=')[0]} is set by compare mode for each side; leave it out")
     if args.rounds < 1 or args.block_rounds < 1:
         raise BadInput(f"--rounds ({args.rounds}) and --block-rounds ({args.block_rounds}) must be >= 1")
+    if not 1 <= args.passes <= MAX_PASSES:
+        raise BadInput(f"--passes ({args.passes}) must be between 1 and {MAX_PASSES}")
     if args.block_rounds >= args.rounds:
         print(f"{PROG}: note: --block-rounds {args.block_rounds} >= --rounds {args.rounds}: no interleaving within a "
               f"case, only case by case", file=sys.stderr)
@@ -180,9 +196,10 @@ class ProgressEcho:
 
     SHOWN = ("progress: ", "statedict-bench: warning: ")
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, prefix: str = "") -> None:
         self._offsets = {side: 0 for side in SIDES}
         self._folder = folder
+        self._prefix = prefix
 
     def echo(self) -> None:
         for side in SIDES:
@@ -196,7 +213,7 @@ class ProgressEcho:
             self._offsets[side] += len(complete)
             for line in complete.decode(errors="replace").splitlines():
                 if line.startswith(self.SHOWN):
-                    print(f"{side}: {line}", flush=True)
+                    print(f"{self._prefix}{side}: {line}", flush=True)
 
 
 def wait_sides(procs: dict[str, subprocess.Popen], coordinator: Coordinator,
@@ -265,19 +282,35 @@ def interleaving_line(orders: dict[str, list[str]], mismatched: list[str]) -> st
 
 
 def analyse(folder: Path, labels: dict[str, str], threshold: str) -> int:
-    """The comparison (printed and saved as compare.txt) and the HTML report; returns the comparison's exit code."""
+    """The comparison over every complete pass (printed and saved as compare.txt) and the HTML report; returns the
+    comparison's exit code."""
     label_arg = f"--labels={labels['A']},{labels['B']}"
-    a, b = str(folder / "a.json"), str(folder / "b.json")
+    a, b = (os.path.join(glob.escape(str(folder)), PASS_GLOB, f"{side}.json") for side in ("a", "b"))
     compare = subprocess.run([sys.executable, "-m", "analysis", "compare", a, b, "--threshold", threshold,
                               label_arg], cwd=ROOT, capture_output=True, text=True, check=False)
     print(compare.stdout, end="")
     print(compare.stderr, end="", file=sys.stderr)
     (folder / "compare.txt").write_text(compare.stdout)
-    report = subprocess.run([sys.executable, "-m", "analysis", "report", b, "--baseline", a, "-o",
+    report = subprocess.run([sys.executable, "-m", "analysis", "report", b, "--baseline", a, "--all-runs", "-o",
                              str(folder / "report"), "--threshold", threshold, label_arg], cwd=ROOT,
                             capture_output=True, text=True, check=False)
     print(report.stdout + report.stderr, end="")
     return compare.returncode
+
+
+def run_pass(args: argparse.Namespace, infos: dict[str, dict], folder: Path, extra: list[str],
+             prefix: str) -> tuple[dict[str, int], bool, dict[str, list[str]], list[str]]:
+    """Both sides once, taking turns, into `folder`: (exit codes, interrupted, block orders, mismatched positions)."""
+    folder.mkdir()
+    coordinator = Coordinator()
+    try:
+        procs = {side: start_side(side, infos[side]["path"], folder, coordinator, args, extra) for side in SIDES}
+        coordinator.start()
+        codes, interrupted = wait_sides(procs, coordinator, ProgressEcho(folder, prefix))
+        coordinator.write_log(folder / "turns.json")
+        return codes, interrupted, coordinator.state.block_orders(), coordinator.state.mismatched_positions()
+    finally:
+        coordinator.close()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -290,33 +323,42 @@ def run(args: argparse.Namespace) -> int:
     if "," in labels["A"] + labels["B"]:
         raise BadInput("labels must not contain ','")
     folder = make_run_folder(args.results_dir, labels)
-    coordinator = Coordinator()
-    try:
-        for side in SIDES:
-            print(f"{side}: {labels[side]} ({infos[side]['path']}, python {infos[side]['python']})")
-        print(f"results: {folder}  ({args.rounds} rounds per case in blocks of {args.block_rounds}, A first)")
-        procs = {side: start_side(side, infos[side]["path"], folder, coordinator, args, extra) for side in SIDES}
-        coordinator.start()
-        codes, interrupted = wait_sides(procs, coordinator, ProgressEcho(folder))
-        coordinator.write_log(folder / "turns.json")
-        orders, mismatched = coordinator.state.block_orders(), coordinator.state.mismatched_positions()
-    finally:
-        coordinator.close()
-    results = [folder / f"{side.lower()}.json" for side in SIDES]
-    if all(code in (BAD_INPUT, USAGE_ERROR) for code in codes.values()) and not any(p.exists() for p in results):
-        lines = [line for line in (folder / "a.log").read_text(errors="replace").splitlines() if line.strip()]
-        said = [line for line in lines if "error:" in line] or lines or ["both sides refused their arguments"]
-        shutil.rmtree(folder, ignore_errors=True)  # bad pytest arguments: nothing ran, leave nothing behind
-        raise BadInput(said[-1].split("error: ", 1)[-1])
-    outcomes = {side: side_outcome(side, labels[side], codes[side], folder) for side in SIDES}
-    for _, line in outcomes.values():
-        print(line)
-    print(interleaving_line(orders, mismatched))
-    if interrupted or not all(path.exists() for path in results):
-        print("interrupted: no comparison" if interrupted else "a side wrote no result file: no comparison")
+    for side in SIDES:
+        print(f"{side}: {labels[side]} ({infos[side]['path']}, python {infos[side]['python']})")
+    print(f"results: {folder}  ({args.passes} pass(es), each with fresh processes; {args.rounds} rounds per case "
+          f"and pass in blocks of {args.block_rounds}, A first)")
+    complete = 0
+    for number in range(1, args.passes + 1):
+        pass_dir = folder / PASS_NAME.format(number)
+        prefix = f"pass {number}/{args.passes} " if args.passes > 1 else ""
+        codes, interrupted, orders, mismatched = run_pass(args, infos, pass_dir, extra, prefix)
+        results = [pass_dir / f"{side.lower()}.json" for side in SIDES]
+        if number == 1 and all(code in (BAD_INPUT, USAGE_ERROR) for code in codes.values()) and \
+                not any(p.exists() for p in results):
+            lines = [line for line in (pass_dir / "a.log").read_text(errors="replace").splitlines() if line.strip()]
+            said = [line for line in lines if "error:" in line] or lines or ["both sides refused their arguments"]
+            shutil.rmtree(folder, ignore_errors=True)  # bad pytest arguments: nothing ran, leave nothing behind
+            raise BadInput(said[-1].split("error: ", 1)[-1])
+        outcomes = {side: side_outcome(side, labels[side], codes[side], pass_dir) for side in SIDES}
+        for _, line in outcomes.values():
+            print(prefix + line)
+        print(prefix + interleaving_line(orders, mismatched))
+        if interrupted:
+            print("interrupted: no comparison")
+            return BAD_INPUT
+        if not all(done for done, _ in outcomes.values()):
+            # kept for inspection, out of the comparison's pattern
+            pass_dir.rename(pass_dir.with_name(pass_dir.name + "-incomplete"))
+            print(f"pass {number} did not complete on both sides: no further passes")
+            break
+        complete += 1
+    if not complete:
+        print("no pass completed on both sides: no comparison")
         return BAD_INPUT
+    if complete < args.passes:
+        print(f"comparing the {complete} complete pass(es) of {args.passes}")
     status = analyse(folder, labels, args.threshold)
-    return status if all(complete for complete, _ in outcomes.values()) and status != BAD_INPUT else BAD_INPUT
+    return status if complete == args.passes and status != BAD_INPUT else BAD_INPUT
 
 
 def _importable(name: str) -> bool:

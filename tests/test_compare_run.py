@@ -8,12 +8,20 @@ import random
 import subprocess
 import sys
 import threading
+from datetime import datetime
 
 import pytest
 
 from bench.compare_run import interleaving_line
 from bench.turn_server import Coordinator
-from bench.turns import TurnClient, TurnConfig, TurnState, alternates, config_from_env, env_value
+from bench.turns import (
+    TurnClient,
+    TurnConfig,
+    TurnState,
+    alternates,
+    config_from_env,
+    env_value,
+)
 from tests.conftest import ROOT
 
 
@@ -181,28 +189,38 @@ def _driver(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
                           text=True, timeout=timeout, check=False)
 
 
-def test_interleaved_run_of_the_same_python_on_both_sides(tmp_path):
-    done = _driver("--a", sys.executable, "--b", sys.executable, "--results-dir", str(tmp_path), "--rounds", "4",
-                   "--block-rounds", "2", "--label-b", "same", "--", "--mesh", "1", "--model", "dummy", "-k",
-                   "fsdp2 and get_model and sharded", "--warmup-rounds", "0", "--ceiling-mib", "8")
+def test_interleaved_run_of_the_same_python_on_both_sides_in_two_passes(tmp_path):
+    done = _driver("--a", sys.executable, "--b", sys.executable, "--results-dir", str(tmp_path), "--passes", "2",
+                   "--rounds", "4", "--block-rounds", "2", "--label-b", "same", "--", "--mesh", "1", "--model",
+                   "dummy", "-k", "fsdp2 and get_model and sharded", "--warmup-rounds", "0", "--ceiling-mib", "8")
     assert done.returncode in (0, 1), done.stdout + done.stderr  # 1 only if the comparison flags a case
     [folder] = (tmp_path / "compare").iterdir()
     assert "_vs_same_" in folder.name  # <UTC>_<label A>_vs_<label B>_<random>
-    files = {side: json.loads((folder / f"{side}.json").read_text()) for side in ("a", "b")}
-    cases = {}
-    for side, data in files.items():
-        assert data["run"]["complete"] and data["run"]["interleaved"]["side"] == side.upper()
-        cases[side] = [b["extra_info"]["case_id"] for b in data["benchmarks"]]
-        assert all(len(b["extra_info"]["round_times_s"]) == 4 for b in data["benchmarks"])
-    assert cases["a"] == cases["b"] and len(cases["a"]) == 2
-    turns = json.loads((folder / "turns.json").read_text())
-    assert turns["block_orders"] == {"-1": ["A", "B"], "0": ["A", "B", "A", "B"], "1": ["A", "B", "A", "B"]}
-    assert turns["mismatched_positions"] == []
-    assert "every case A B A B" in done.stdout
-    for side in ("A", "B"):  # each side's last progress line, echoed by the driver from the side's log
-        assert f"{side}: progress: 2/2 cases (100%)" in done.stdout
-    assert "base = " in (folder / "compare.txt").read_text() and "new = same" in done.stdout
+    assert sorted(p.name for p in folder.iterdir() if p.name.startswith("pass")) == ["pass01", "pass02"]
+    started = []
+    for pass_dir in (folder / "pass01", folder / "pass02"):
+        files = {side: json.loads((pass_dir / f"{side}.json").read_text()) for side in ("a", "b")}
+        cases = {}
+        for side, data in files.items():
+            assert data["run"]["complete"] and data["run"]["interleaved"]["side"] == side.upper()
+            cases[side] = [b["extra_info"]["case_id"] for b in data["benchmarks"]]
+            assert all(len(b["extra_info"]["round_times_s"]) == 4 for b in data["benchmarks"])
+            started.append(datetime.fromisoformat(data["run"]["started_at"]))
+        assert cases["a"] == cases["b"] and len(cases["a"]) == 2
+        turns = json.loads((pass_dir / "turns.json").read_text())
+        assert turns["block_orders"] == {"-1": ["A", "B"], "0": ["A", "B", "A", "B"], "1": ["A", "B", "A", "B"]}
+        assert turns["mismatched_positions"] == []
+    assert min(started[2:]) > max(started[:2])  # pass 2's sides are new runs, started after pass 1's
+    assert done.stdout.count("every case A B A B") == 2
+    for number, side in ((1, "A"), (2, "B")):  # each side's progress lines, echoed by the driver from its log
+        assert f"pass {number}/2 {side}: progress: 2/2 cases (100%)" in done.stdout
+    compare_txt = (folder / "compare.txt").read_text()
+    assert "base = " in compare_txt and "new = same" in done.stdout
+    # the two passes are the samples of the time test, not the 8 rounds a side
+    assert "2 case(s) tested on per-run medians (t-test on logs; runs a side: base 2, new 2)" in compare_txt
+    assert "round times" not in compare_txt
     assert (folder / "report" / "report.html").exists()
+    assert "(2 runs)" in (folder / "report" / "report.html").read_text()
 
 
 def test_driver_bad_input_is_one_line_exit_2(tmp_path):
@@ -215,6 +233,7 @@ def test_driver_bad_input_is_one_line_exit_2(tmp_path):
             (["--a", sys.executable, "--b", str(no_torch)], f"--b {no_torch}: has no torch"),
             (["--a", sys.executable, "--b", sys.executable, "--", "--resume", "x.json"], "--resume is set by"),
             (["--a", sys.executable, "--b", sys.executable, "--rounds", "x"], "argument --rounds: invalid int"),
+            (["--a", sys.executable, "--b", sys.executable, "--passes", "0"], "--passes (0) must be between 1 and"),
             (["--a", sys.executable, "--b", sys.executable, "--", "--mesh", "3x"], "mesh '3x'")]:
         done = _driver("--results-dir", str(results), *args)
         assert done.returncode == 2, done.stdout + done.stderr
