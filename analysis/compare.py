@@ -164,6 +164,7 @@ def compare_frames(base: pd.DataFrame, new: pd.DataFrame, settings: CompareSetti
     for metric in MEMORY_METRICS:
         tested = {c: _round_test(b[metric], n[metric]) for c, (b, n) in both.items() if b[metric] and n[metric]}
         for case, result in _judge(tested, settings, f"{metric}_", MIN_MEMORY_CHANGE_BYTES).items():
+            result.pop(f"{metric}_unit")  # always each rank's peak in each run
             rows[case].update(result)
     for row in rows.values():
         if row["verdict"] is None:  # same status on both sides, nothing timed (unsupported both times, say)

@@ -4,11 +4,13 @@ Noise: lognormal round times with a CV of 5% and 5% slow outliers (1.5-3x), as s
 """
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from analysis.compare import CompareSettings, compare_frames
@@ -66,6 +68,50 @@ def test_two_percent_slowdown_is_not_flagged():
     assert singles <= 4
 
 
+def _process_runs(cases, runs, slowdown, rng, process_sd, hours, rounds=6):
+    """`runs` runs of `cases` cases, each run a process with its own speed: every round of a run is scaled by one
+    lognormal factor (sd `process_sd` in log) drawn for that run and case, as one process of one build is here."""
+    medians = np.geomspace(1e-3, 1.0, cases)
+    frames = []
+    for run in range(runs):
+        factors = np.exp(rng.normal(0, process_sd, cases))
+        records = [rf.record(rf.case_fields(i), rf.noisy_rounds(rng, m * slowdown * f, rounds))
+                   for i, (m, f) in enumerate(zip(medians, factors))]
+        frames.append(_frame(records, hours + run))
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_differences_between_processes_are_not_flagged_when_runs_are_the_unit():
+    rng = np.random.default_rng(23)
+    # one process a side, 12 rounds: the rounds share their process's speed, and the rank test takes that for a change
+    one_each = compare_frames(_process_runs(300, 1, 1.0, rng, 0.15, 0, rounds=12),
+                              _process_runs(300, 1, 1.0, rng, 0.15, 10, rounds=12))
+    assert (one_each.cases["unit"] == "round").all()
+    assert one_each.cases["verdict"].isin(["regression", "improvement"]).sum() >= 60  # seen: 99 of 300
+    for seed in range(3):  # four processes a side, the same build: nothing flagged
+        rng = np.random.default_rng(seed)
+        comparison = compare_frames(_process_runs(300, 4, 1.0, rng, 0.15, 0),
+                                    _process_runs(300, 4, 1.0, rng, 0.15, 10))
+        assert (comparison.cases["unit"] == "run").all()
+        assert comparison.cases["verdict"].isin(["regression", "improvement"]).sum() == 0
+        assert comparison.summary["runs_per_side"] == {"base": 4, "new": 4}
+        assert comparison.summary["test_units"] == {"run": 300}
+
+
+def test_a_change_larger_than_the_spread_between_processes_is_flagged_with_four_runs_a_side():
+    rng = np.random.default_rng(31)
+    base = _process_runs(100, 4, 1.0, rng, 0.05, 0)
+    comparison = compare_frames(base, _process_runs(100, 4, 1.5, rng, 0.05, 10))
+    share = (comparison.cases["verdict"] == "regression").mean()
+    assert share >= 0.9, comparison.summary  # seen: 99 of 100
+    assert comparison.summary["geomean_ratio"] == pytest.approx(1.5, rel=0.03)
+    # base ms is the typical run's median: the geometric mean of the four run medians
+    row = comparison.cases.iloc[0]
+    run_medians = [float(np.median(t)) for t in base[base["case"] == row["case"]]["round_times_s"]]
+    assert len(run_medians) == 4
+    assert row["base_median_s"] == pytest.approx(math.exp(np.mean(np.log(run_medians))))
+
+
 def test_improvement_new_missing_and_status_changes():
     rng = np.random.default_rng(5)
     fast = rf.noisy_rounds(rng, 0.010, ROUNDS)
@@ -92,7 +138,6 @@ def test_memory_growth_is_flagged_by_the_same_rule_when_runs_are_pooled():
                                   peak_rss_bytes=[int((peak_mib + rng.normal(0, 1)) * mib) for _ in range(2)])],
                        offset + k) for k in range(5)]
 
-    import pandas as pd
     base, grown, same = pd.concat(runs(100, 0)), pd.concat(runs(130, 10)), pd.concat(runs(100, 20))
     assert compare_frames(base, grown).cases["peak_rss_verdict"].iloc[0] == "regression"
     assert compare_frames(base, same).cases["peak_rss_verdict"].iloc[0] == "unchanged"

@@ -223,6 +223,32 @@ def test_interleaved_run_of_the_same_python_on_both_sides_in_two_passes(tmp_path
     assert "(2 runs)" in (folder / "report" / "report.html").read_text()
 
 
+def test_a_pass_that_a_side_does_not_complete_stops_the_run_and_the_complete_passes_are_compared(tmp_path):
+    # side B's interpreter runs its first pytest and dies at the start of its second (pass 2), writing nothing
+    counter = tmp_path / "pytest-runs"
+    crashing = tmp_path / "python-crashing-in-pass-2"
+    crashing.write_text(f"""#!/bin/sh
+case "$*" in *"-m pytest"*)
+  echo x >> {counter}
+  if [ "$(wc -l < {counter})" -ge 2 ]; then echo "side B crashed" >&2; exit 3; fi ;;
+esac
+exec {sys.executable} "$@"
+""")
+    crashing.chmod(0o755)
+    done = _driver("--a", sys.executable, "--b", str(crashing), "--results-dir", str(tmp_path), "--passes", "3",
+                   "--rounds", "2", "--block-rounds", "1", "--label-a", "a", "--label-b", "b", "--", "--mesh", "1",
+                   "--model", "dummy", "-k", "fsdp2 and get_model and sharded and module_state_dict",
+                   "--warmup-rounds", "0", "--ceiling-mib", "8")
+    assert done.returncode == 2, done.stdout + done.stderr
+    [folder] = (tmp_path / "compare").iterdir()
+    assert sorted(p.name for p in folder.iterdir() if p.name.startswith("pass")) == ["pass01", "pass02-incomplete"]
+    assert "pass 2/3 B b: no result file (pytest exit code 3): side B crashed" in done.stdout
+    assert json.loads((folder / "pass02-incomplete" / "a.json").read_text())["run"]["complete"]  # A ran alone
+    assert "pass 2 did not complete on both sides: no further passes" in done.stdout
+    assert "comparing the 1 complete pass(es) of 3" in done.stdout
+    assert "1 case(s) on round times" in (folder / "compare.txt").read_text()  # pass 1 only: one run a side
+
+
 def test_driver_bad_input_is_one_line_exit_2(tmp_path):
     no_torch = tmp_path / "python-without-torch"
     no_torch.write_text(f"#!/bin/sh\nexec {sys.executable} -I -S \"$@\"\n")  # no site-packages: no torch
