@@ -165,7 +165,11 @@ def load_frame(sources: Iterable[str | Path] | str | Path) -> pd.DataFrame:
 
 def frame_of_runs(runs: list[tuple[Path, dict[str, Any]]]) -> pd.DataFrame:
     """One frame of every case of runs already read (load_runs)."""
-    frames = [frame_of_file(path, data) for path, data in runs]
+    return concat_frames([frame_of_file(path, data) for path, data in runs])
+
+
+def concat_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Frames of single runs (frame_of_file) as one; the columns are there even when no run has a case."""
     frames = [f for f in frames if not f.empty]
     if not frames:
         return pd.DataFrame(columns=["case", "api", "op", "status", "round_times_s", "run_file", "median_s",

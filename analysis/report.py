@@ -8,7 +8,7 @@ from pathlib import Path
 from analysis import report_sections as sections
 from analysis.compare import CompareSettings, compare_frames
 from analysis.html_page import Page
-from analysis.load import ResultFileError, frame_of_file, frame_of_runs, load_runs
+from analysis.load import ResultFileError, concat_frames, frame_of_file, frame_of_runs, load_runs
 
 
 def write_report(results: str | Path | list[Path], out_dir: str | Path, *, baseline: str | Path | None = None,
@@ -30,7 +30,7 @@ def write_report(results: str | Path | list[Path], out_dir: str | Path, *, basel
         base_path, base_frame = runs[-2][0], frames[-2]
     else:
         base_path, base_frame = None, None
-    compared = frame_of_runs(runs) if all_runs else frame
+    compared = concat_frames(frames) if all_runs else frame  # the frames read above, not read again
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     page = Page(out, f"statedict-bench report: {latest_path.name}")
