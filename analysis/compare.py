@@ -1,11 +1,19 @@
-"""Compare two sets of runs case by case: ratio of medians, its interval, significance, a verdict per case.
+"""Compare two sets of runs case by case: for time and for each rank's peak memory, a run-level test
+(analysis.run_tests), its interval, its minimum detectable effect, and one verdict; statuses beside.
 
-A change is flagged only when it is both beyond the threshold and significant after correcting for the number of
-cases compared (a matrix has hundreds; at p < 0.05 each, some would differ by chance alone).
+One error budget: every test that can flag (time per case, host and device memory per case) is one member of one
+family, corrected together (Holm by default: the chance of any false flag in the whole comparison is at most alpha).
+A case's memory test is its most significant rank's, Bonferroni-corrected for the ranks it was chosen from.
 
-The unit of a time test: with one run a side, the rounds (Mann-Whitney on round times, bootstrap interval of the
-ratio of medians); with two or more runs on a side, the runs (a t-test on the logs of per-run medians), because the
-rounds of one process share that process's speed and two processes of one build differ (stats.run_level_test).
+Verdicts of a test:
+- regression / improvement: beyond the threshold (and, for memory, by 1 MiB or more) and significant after the
+  family's correction;
+- unchanged: the case's 95% interval lies inside the threshold band (1/(1+t), 1+t): a change beyond the threshold is
+  ruled out;
+- inconclusive: anything else; `why` says what (one run a side, no spread, an interval wider than the band).
+Statuses come first: `new failure` (ok before, error or timeout now) and `fixed` (the reverse) are flagged;
+`known failure` (the same failing statuses on both sides) is not; other status changes are shown, not flagged. The
+time test is made and shown whatever the status verdict, on the runs that were ok.
 """
 
 from __future__ import annotations
@@ -18,23 +26,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analysis.case_samples import CASE_FIELDS, MEMORY_METRICS, CaseSide, case_sides, memory_bytes
 from analysis.comparability import comparability_warnings
-from analysis.stats import (
-    CORRECTIONS,
-    geometric_mean,
-    mann_whitney_p,
-    median_ratio_ci,
-    run_level_test,
-)
+from analysis.run_tests import RunTest, choose_design, raw_variances, run_test
+from analysis.stats import CONFIDENCE, CORRECTIONS, geometric_mean, mde, moderation_prior
 
 ALPHA = 0.05
 # Memory peaks of small ops are a few pages; a change smaller than this is noise in the allocator, whatever the ratio.
 MIN_MEMORY_CHANGE_BYTES = 2**20
-VERDICTS = ("regression", "improvement", "unchanged", "not significant", "new", "missing", "status changed")
-# Statuses that mean the case no longer works: going to one of these from ok fails the gate like a regression.
+TEST_VERDICTS = ("regression", "improvement", "unchanged", "inconclusive")
+STATUS_VERDICTS = ("new failure", "fixed", "known failure", "status changed", "new", "missing")
+VERDICTS = ("regression", "new failure", "fixed", "improvement", "status changed", "known failure", "inconclusive",
+            "unchanged", "new", "missing")
+FLAGGING_STATUS_VERDICTS = {"new failure", "fixed"}
+MDE_BINS = (("<=5%", -1.0, 0.05), ("5-10%", 0.05, 0.10), ("10-20%", 0.10, 0.20), (">20%", 0.20, math.inf))
+"""How the summary counts cases by their time test's minimum detectable effect."""
+# Statuses that mean the case does not work.
 FAILED_STATUSES = {"error", "timeout"}
-CASE_FIELDS = ("api", "op", "state_dict_type", "options_label", "model", "mesh", "world_size")
-MEMORY_METRICS = {"peak_rss": "peak_rss_bytes", "peak_cuda": "peak_cuda_bytes"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,9 +50,9 @@ class CompareSettings:
     threshold: float = 0.05
     """Smallest relative change that counts: NEW/BASE above 1 + threshold or below 1 / (1 + threshold)."""
     correction: str = "holm"
-    """holm (family-wise) or bh (false discovery rate), over all cases compared."""
+    """holm (family-wise error) or bh (false discovery rate: a list of leads), over the whole family of tests."""
     alpha: float = ALPHA
-    """Significance level of the corrected p-values."""
+    """Error rate of the family: the chance of any false flag (holm) or the expected share of false ones (bh)."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.threshold < 10:
@@ -56,147 +64,190 @@ class CompareSettings:
 @dataclass
 class Comparison:
     cases: pd.DataFrame
-    """A row per case: medians, ratio, interval, p-values, verdict; memory columns beside."""
+    """A row per case: status verdict, time test (medians, ratio, interval, p, MDE, verdict), memory columns."""
     settings: CompareSettings
     summary: dict[str, Any] = field(default_factory=dict)
 
     @property
     def flagged_regressions(self) -> pd.DataFrame:
-        memory = np.zeros(len(self.cases), dtype=bool)
+        """What sets the exit code: time or memory regressions, new failures and fixes of known failures."""
+        flagged = (self.cases["time_verdict"] == "regression").to_numpy() | self.cases["verdict"].isin(
+            FLAGGING_STATUS_VERDICTS).to_numpy()
         for metric in MEMORY_METRICS:
-            memory |= (self.cases[f"{metric}_verdict"] == "regression").to_numpy()
-        return self.cases[(self.cases["verdict"] == "regression") | memory | self.cases["status_failed"]]
+            flagged |= (self.cases[f"{metric}_verdict"] == "regression").to_numpy()
+        return self.cases[flagged]
 
 
-def _pooled(frame: pd.DataFrame) -> dict[str, dict[str, Any]]:
-    """Per case: every run's round times pooled, each rank's memory peak in each run, the statuses seen."""
-    pooled: dict[str, dict[str, Any]] = {}
-    for case, rows in frame.groupby("case", sort=True):
-        ok = rows[rows["status"] == "ok"]
-        entry = {name: rows.iloc[0].get(name) for name in CASE_FIELDS}
-        entry["statuses"] = sorted(set(rows["status"]))
-        entry["runs"] = len(rows)
-        entry["times"] = [t for times in ok["round_times_s"] for t in times]
-        entry["run_medians"] = [float(np.median(times)) for times in ok["round_times_s"] if len(times)]
-        for metric, column in MEMORY_METRICS.items():
-            values = ok[column] if column in ok else []
-            entry[metric] = [v for per_rank in values if isinstance(per_rank, list) for v in per_rank if v is not None]
-        pooled[str(case)] = entry
-    return pooled
-
-
-def _beyond(ratio: float, threshold: float) -> int:
-    """+1 above the threshold, -1 below its inverse, 0 within."""
-    if not math.isfinite(ratio):
-        return 1 if ratio == math.inf else 0
-    return 1 if ratio > 1 + threshold else -1 if ratio < 1 / (1 + threshold) else 0
-
-
-def _verdict(direction: int, p_adjusted: float, settings: CompareSettings) -> str:
-    if direction == 0:
-        return "unchanged"
-    if p_adjusted >= settings.alpha:
-        return "not significant"
-    return "regression" if direction > 0 else "improvement"
-
-
-def _round_test(base: list[float], new: list[float]) -> dict[str, Any]:
-    """The rounds (or per-rank memory peaks) of all runs pooled, each one sample."""
-    ratio, low, high = median_ratio_ci(base, new)
-    return {"base": float(np.median(base)), "new": float(np.median(new)), "ratio": ratio, "ci_low": low,
-            "ci_high": high, "p": mann_whitney_p(base, new), "unit": "round"}
-
-
-def _run_test(base_run_medians: list[float], new_run_medians: list[float]) -> dict[str, Any]:
-    """Each run one sample: its median round time. base/new are the geometric means of the run medians."""
-    ratio, low, high, p = run_level_test(base_run_medians, new_run_medians)
-    return {"base": geometric_mean(base_run_medians), "new": geometric_mean(new_run_medians), "ratio": ratio,
-            "ci_low": low, "ci_high": high, "p": p, "unit": "run"}
-
-
-def _time_test(base: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    if max(len(base["run_medians"]), len(new["run_medians"])) >= 2:
-        return _run_test(base["run_medians"], new["run_medians"])
-    return _round_test(base["times"], new["times"])
-
-
-def _judge(tested: dict[str, dict[str, Any]], settings: CompareSettings, prefix: str,
-           min_change: float = 0.0) -> dict[str, dict[str, Any]]:
-    """Corrected p and verdict for every tested case (a _round_test or _run_test result), columns named with
-    `prefix`."""
-    cases = list(tested)
-    adjusted = CORRECTIONS[settings.correction]([tested[c]["p"] for c in cases])
-    out: dict[str, dict[str, Any]] = {}
-    for case, p_adjusted in zip(cases, adjusted):
-        row = tested[case]
-        direction = _beyond(row["ratio"], settings.threshold)
-        if abs(row["new"] - row["base"]) < min_change:
-            direction = 0
-        judged = {**row, "p_adj": p_adjusted, "verdict": _verdict(direction, p_adjusted, settings)}
-        out[case] = {f"{prefix}{key}": value for key, value in judged.items()}
-    return out
-
-
-def _status_row(base: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[str, Any]:
+def status_verdict(base: CaseSide | None, new: CaseSide | None) -> str | None:
     if base is None or new is None:
-        return {"verdict": "new" if base is None else "missing", "status_failed": False}
-    if base["statuses"] != new["statuses"]:
-        worse = "ok" in base["statuses"] and bool(FAILED_STATUSES & set(new["statuses"]))
-        return {"verdict": "status changed", "status_failed": worse}
-    return {"verdict": None, "status_failed": False}
+        return "new" if base is None else "missing"
+    failed_b, failed_n = bool(FAILED_STATUSES & set(base.statuses)), bool(FAILED_STATUSES & set(new.statuses))
+    if base.statuses == new.statuses:
+        return "known failure" if set(base.statuses) <= FAILED_STATUSES else None
+    if failed_n and not failed_b:
+        return "new failure"
+    if failed_b and not failed_n and "ok" in new.statuses:
+        return "fixed"
+    return "status changed"
+
+
+@dataclass
+class _Item:
+    """One test to make: a case's time, or one rank's peak of a memory metric."""
+    case: str
+    metric: str
+    rank: int | None
+    base: Any
+    new: Any
+    design: str = ""
+    result: RunTest | None = None
+
+
+def _items(pairs: dict[str, tuple[CaseSide, CaseSide]]) -> list[_Item]:
+    items = []
+    for case, (b, n) in pairs.items():
+        if b.time.values and n.time.values:
+            items.append(_Item(case, "time", None, b.time, n.time))
+        for metric in MEMORY_METRICS:
+            for rank in sorted(set(b.memory[metric]) & set(n.memory[metric])):
+                items.append(_Item(case, metric, rank, b.memory[metric][rank], n.memory[metric][rank]))
+    return items
+
+
+def _run_tests(items: list[_Item]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Each item tested with its (metric, design)'s moderation prior; a memory metric's ranks combined per case."""
+    pooled: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    for item in items:
+        item.design = choose_design(item.base, item.new)
+        pooled.setdefault((item.metric, item.design), []).extend(raw_variances(item.design, item.base, item.new))
+    priors = {key: moderation_prior([v for v, _ in pairs], [d for _, d in pairs]) for key, pairs in pooled.items()}
+    grouped: dict[tuple[str, str], list[_Item]] = {}
+    for item in items:
+        item.result = run_test(item.design, item.base, item.new, priors[(item.metric, item.design)])
+        grouped.setdefault((item.case, item.metric), []).append(item)
+    return {key: _combine(members) for key, members in grouped.items()}
+
+
+def _combine(members: list[_Item]) -> dict[str, Any]:
+    """The case's test of a metric: its one item (time), or its most significant rank, p times the ranks tested."""
+    testable = [m for m in members if m.result.testable]
+    chosen = min(testable, key=lambda m: m.result.p) if testable else max(
+        members, key=lambda m: abs(m.result.estimate) if math.isfinite(m.result.estimate) else -1)
+    p = min(1.0, chosen.result.p * len(testable)) if testable else math.nan
+    return {"item": chosen, "p": p, "all_in_band": [m.result for m in members]}
+
+
+def _raw_median(samples, metric: str) -> float:
+    values = list(samples.values.values())
+    if metric == "time":
+        return geometric_mean([math.exp(v) for v in values])
+    return memory_bytes(float(np.median(values)))
+
+
+def _judge(tested: dict[str, Any], metric: str, p_adj: float, alpha_per_test: float,
+           settings: CompareSettings) -> dict[str, Any]:
+    item: _Item = tested["item"]
+    result = item.result
+    base, new = _raw_median(item.base, metric), _raw_median(item.new, metric)
+    if metric == "time":
+        ratio = math.exp(result.estimate) if math.isfinite(result.estimate) else math.nan
+    else:
+        ratio = new / base if base > 0 else (math.inf if new > 0 else 1.0)
+    band = math.log1p(settings.threshold)
+    low, high = result.interval()
+    direction = 1 if ratio > 1 + settings.threshold else -1 if ratio < 1 / (1 + settings.threshold) else 0
+    if metric != "time" and abs(new - base) < MIN_MEMORY_CHANGE_BYTES:
+        direction = 0
+    in_band = all(-band < lo and hi < band for lo, hi in (r.interval() for r in tested["all_in_band"]))
+    if not result.testable and result.design != "none" and result.estimate == 0:
+        verdict, why = "unchanged", ""  # every run of both sides the same figure
+    elif not result.testable:
+        verdict, why = "inconclusive", ("one run a side: the spread between processes is unknown"
+                                        if result.design == "none" else "no spread between runs to judge by")
+    elif direction and p_adj < settings.alpha:
+        verdict, why = ("regression" if direction > 0 else "improvement"), ""
+    elif in_band:
+        verdict, why = "unchanged", ""
+    else:
+        verdict, why = "inconclusive", f"the {CONFIDENCE:.0%} interval reaches beyond ±{settings.threshold:.0%}"
+    exp = math.exp if metric == "time" else (lambda v: v)  # memory intervals stay on their log(bytes + 1 MiB) scale
+    return {"base": base, "new": new, "ratio": ratio, "ci_low": exp(low), "ci_high": exp(high), "p": tested["p"],
+            "p_adj": p_adj, "mde": mde(result.std_error, result.df, alpha_per_test, settings.threshold),
+            "design": result.design, "verdict": verdict, "why": why, "rank": item.rank}
 
 
 def compare_frames(base: pd.DataFrame, new: pd.DataFrame, settings: CompareSettings | None = None) -> Comparison:
+    return compare_sides(case_sides(base), case_sides(new), settings)
+
+
+def compare_sides(base_cases: dict[str, CaseSide], new_cases: dict[str, CaseSide],
+                  settings: CompareSettings | None = None) -> Comparison:
+    """The comparison of cases already summarised per side (analysis.case_samples)."""
     settings = settings or CompareSettings()
-    base_cases, new_cases = _pooled(base), _pooled(new)
     rows: dict[str, dict[str, Any]] = {}
     for case in sorted(set(base_cases) | set(new_cases)):
         b, n = base_cases.get(case), new_cases.get(case)
-        either = n or b
-        rows[case] = {"case": case, **{f: either[f] for f in CASE_FIELDS}, **_status_row(b, n),
-                      "base_status": "/".join(b["statuses"]) if b else "", "base_runs": b["runs"] if b else 0,
-                      "new_status": "/".join(n["statuses"]) if n else "", "new_runs": n["runs"] if n else 0,
-                      "base_rounds": len(b["times"]) if b else 0, "new_rounds": len(n["times"]) if n else 0}
-    both = {c: (base_cases[c], new_cases[c]) for c, row in rows.items() if row["verdict"] is None}
-    timed = {c: _time_test(b, n) for c, (b, n) in both.items() if b["times"] and n["times"]}
-    for case, result in _judge(timed, settings, "").items():
-        rows[case].update({"base_median_s": result.pop("base"), "new_median_s": result.pop("new"), **result})
-    for metric in MEMORY_METRICS:
-        tested = {c: _round_test(b[metric], n[metric]) for c, (b, n) in both.items() if b[metric] and n[metric]}
-        for case, result in _judge(tested, settings, f"{metric}_", MIN_MEMORY_CHANGE_BYTES).items():
-            result.pop(f"{metric}_unit")  # always each rank's peak in each run
-            rows[case].update(result)
-    for row in rows.values():
-        if row["verdict"] is None:  # same status on both sides, nothing timed (unsupported both times, say)
-            row["verdict"] = "unchanged"
-    frame = pd.DataFrame(list(rows.values()))
-    # every column present even where no case had it (nothing timed, no device memory, no case at all)
-    for column in ("case", *CASE_FIELDS, "verdict", "base_status", "new_status", "base_runs", "new_runs", "unit",
-                   "ratio", "p", "p_adj", "base_median_s", "new_median_s", "ci_low", "ci_high",
-                   *(f"{m}_{s}" for m in MEMORY_METRICS for s in ("base", "new", "ratio", "p_adj", "verdict"))):
-        if column not in frame:
-            frame[column] = math.nan
-    frame["status_failed"] = frame["status_failed"].astype(bool) if "status_failed" in frame else False
+        rows[case] = {"case": case, **(n or b).fields, "status_verdict": status_verdict(b, n),
+                      "base_status": "/".join(b.statuses) if b else "", "base_runs": b.runs if b else 0,
+                      "new_status": "/".join(n.statuses) if n else "", "new_runs": n.runs if n else 0,
+                      "base_rounds": b.rounds if b else 0, "new_rounds": n.rounds if n else 0}
+    pairs = {c: (base_cases[c], new_cases[c]) for c in rows if c in base_cases and c in new_cases}
+    tested = _run_tests(_items(pairs))
+    family = [key for key, t in tested.items() if math.isfinite(t["p"])]
+    adjusted = dict(zip(family, CORRECTIONS[settings.correction]([tested[k]["p"] for k in family])))
+    alpha_per_test = settings.alpha / max(1, len(family))  # Bonferroni: Holm's first step, the MDE's level
+    for (case, metric), t in tested.items():
+        judged = _judge(t, metric, adjusted.get((case, metric), math.nan), alpha_per_test, settings)
+        if metric == "time":
+            judged.pop("rank")
+            rows[case].update({"base_median_s": judged.pop("base"), "new_median_s": judged.pop("new"),
+                               "time_verdict": judged.pop("verdict"), **judged})
+        else:
+            rows[case].update({f"{metric}_{key}": value for key, value in judged.items()})
+    frame = _frame(rows)
     comparison = Comparison(frame, settings)
-    comparison.summary = summarize(comparison)
+    comparison.summary = summarize(comparison, family_size=len(family))
     return comparison
 
 
-def summarize(comparison: Comparison) -> dict[str, Any]:
-    cases = comparison.cases
-    ratios = cases[cases["ratio"].notna()]
+COLUMNS = ("case", *CASE_FIELDS, "verdict", "status_verdict", "time_verdict", "why", "base_status", "new_status",
+           "base_runs", "new_runs", "design", "ratio", "p", "p_adj", "mde", "base_median_s", "new_median_s", "ci_low",
+           "ci_high", *(f"{m}_{s}" for m in MEMORY_METRICS for s in ("base", "new", "ratio", "p_adj", "mde", "rank",
+                                                                      "verdict", "why", "design")))
+
+
+def _frame(rows: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    frame = pd.DataFrame(list(rows.values()))
+    for column in COLUMNS:  # every column present even where no case had it (nothing timed, no case at all)
+        if column not in frame:
+            frame[column] = math.nan
+    # the case's verdict: its status verdict where it has one, else its time test's (none timed: unchanged)
+    frame["verdict"] = frame["status_verdict"].where(frame["status_verdict"].notna(),
+                                                     frame["time_verdict"]).fillna("unchanged")
+    return frame
+
+
+def summarize(comparison: Comparison, family_size: int) -> dict[str, Any]:
+    cases, settings = comparison.cases, comparison.settings
+    ratios = cases[cases["ratio"].notna() & cases["time_verdict"].notna()]
+    finite_mde = cases["mde"][np.isfinite(cases["mde"].astype(float))]
     return {
-        "threshold": comparison.settings.threshold, "correction": comparison.settings.correction,
-        "alpha": comparison.settings.alpha, "cases": len(cases),
+        "threshold": settings.threshold, "correction": settings.correction, "alpha": settings.alpha,
+        "cases": len(cases), "family_size": family_size,
         "verdicts": {v: int((cases["verdict"] == v).sum()) for v in VERDICTS if (cases["verdict"] == v).any()},
+        "time_verdicts": {v: int((cases["time_verdict"] == v).sum()) for v in TEST_VERDICTS
+                          if (cases["time_verdict"] == v).any()},
         "geomean_ratio": geometric_mean(list(ratios["ratio"])),
         "geomean_ratio_by_api": {str(api): geometric_mean(list(group["ratio"]))
                                  for api, group in ratios.groupby("api", sort=True)},
         "memory_verdicts": {m: {str(v): int(n) for v, n in cases[f"{m}_verdict"].dropna().value_counts().items()}
                             for m in MEMORY_METRICS},
         "flagged_regressions": len(comparison.flagged_regressions),
-        "test_units": {str(u): int(n) for u, n in cases["unit"].dropna().value_counts().sort_index().items()},
+        "designs": {str(d): int(n) for d, n in cases["design"].dropna().value_counts().sort_index().items()},
         "runs_per_side": {"base": _most_common(cases["base_runs"]), "new": _most_common(cases["new_runs"])},
+        "mde_median": float(finite_mde.median()) if len(finite_mde) else math.inf,
+        "mde_counts": {label: int(((finite_mde > low) & (finite_mde <= high)).sum()) for label, low, high in MDE_BINS}
+                      | {"untestable": int(len(cases) - len(finite_mde))},
     }
 
 

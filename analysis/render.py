@@ -24,6 +24,11 @@ def fmt_interval(low: Any, high: Any) -> str:
     return "-" if low is None or low != low else f"{fmt_number(low)}-{fmt_number(high)}"
 
 
+def fmt_mde(value: Any) -> str:
+    """A minimum detectable effect as a percentage; '-' where the data cannot detect any (one run a side)."""
+    return "-" if value is None or value != value or value == math.inf else f"{value:.0%}"
+
+
 def fmt_p(value: Any) -> str:
     return "-" if value is None or value != value else f"{value:.2g}"
 
@@ -40,7 +45,7 @@ def table(header: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str = "text
     return "\n".join(lines)
 
 
-COMPARE_HEADER = ["case", "base ms", "new ms", "new/base", "95% CI", "p (adj)", "verdict"]
+COMPARE_HEADER = ["case", "runs", "base ms", "new ms", "new/base", "95% CI", "p (adj)", "MDE", "verdict"]
 
 
 def compare_rows(cases: pd.DataFrame) -> list[list[str]]:
@@ -48,26 +53,36 @@ def compare_rows(cases: pd.DataFrame) -> list[list[str]]:
     for row in cases.itertuples(index=False):
         sides = [status for status in (row.base_status, row.new_status) if status]
         status = (f" ({row.base_status or '-'} -> {row.new_status or '-'})"
-                  if row.verdict == "status changed" or any(s != "ok" for s in sides) else "")
-        rows.append([row.case, fmt_number(row.base_median_s, 3, 1e3), fmt_number(row.new_median_s, 3, 1e3),
-                     fmt_number(row.ratio), fmt_interval(row.ci_low, row.ci_high),
-                     fmt_p(row.p_adj), row.verdict + status])
+                  if isinstance(row.status_verdict, str) or any(s != "ok" for s in sides) else "")
+        verdict = row.verdict + status
+        if isinstance(row.time_verdict, str) and row.time_verdict != row.verdict:  # a status verdict: time beside it
+            verdict += f"; time {row.time_verdict}"
+        if isinstance(row.why, str) and row.why:
+            verdict += f" ({row.why})"
+        rows.append([row.case, f"{row.base_runs}/{row.new_runs}", fmt_number(row.base_median_s, 3, 1e3),
+                     fmt_number(row.new_median_s, 3, 1e3), fmt_number(row.ratio),
+                     fmt_interval(row.ci_low, row.ci_high), fmt_p(row.p_adj), fmt_mde(row.mde), verdict])
     return rows
 
 
-MEMORY_HEADER = ["case", "memory", "base MiB", "new MiB", "new/base", "p (adj)", "verdict"]
+MEMORY_HEADER = ["case", "memory", "rank", "base MiB", "new MiB", "new/base", "p (adj)", "verdict"]
 
 
-def memory_rows(cases: pd.DataFrame, only_changed: bool = True) -> list[list[str]]:
+def memory_rows(cases: pd.DataFrame, only_changed: bool = True, threshold: float = 0.05) -> list[list[str]]:
     rows = []
     for metric in MEMORY_METRICS:
         judged = cases[cases[f"{metric}_verdict"].notna()]
-        if only_changed:
-            judged = judged[judged[f"{metric}_verdict"] != "unchanged"]
+        if only_changed:  # flagged, or an untested change beyond the threshold and 1 MiB
+            moved = (judged[f"{metric}_verdict"] == "inconclusive") & (judged[f"{metric}_ratio"] - 1).abs().gt(
+                threshold) & (judged[f"{metric}_new"] - judged[f"{metric}_base"]).abs().ge(2**20)
+            judged = judged[judged[f"{metric}_verdict"].isin(["regression", "improvement"]) | moved]
         for _, row in judged.iterrows():
-            rows.append([row["case"], metric, fmt_number(row[f"{metric}_base"], 2, 2**-20),
+            rank = row[f"{metric}_rank"]
+            verdict = row[f"{metric}_verdict"] + (f" ({row[f'{metric}_why']})" if row[f"{metric}_why"] else "")
+            rows.append([row["case"], metric, "-" if rank != rank else int(rank),
+                         fmt_number(row[f"{metric}_base"], 2, 2**-20),
                          fmt_number(row[f"{metric}_new"], 2, 2**-20), fmt_number(row[f"{metric}_ratio"]),
-                         fmt_p(row[f"{metric}_p_adj"]), row[f"{metric}_verdict"]])
+                         fmt_p(row[f"{metric}_p_adj"]), verdict])
     return rows
 
 
@@ -82,24 +97,32 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
         if counts_by_verdict:
             lines.append(f"{metric} memory: " + ", ".join(f"{n} {v}" for v, n in counts_by_verdict.items()))
     lines.append(test_unit_line(summary))
+    lines.append(mde_line(summary))
+    family = {"holm": "the chance of any false flag", "bh": "the expected share of false flags"}
     lines.append(f"flagged: beyond {summary['threshold']:.0%} and {summary['correction']}-corrected p < "
-                 f"{summary['alpha']}; {summary['flagged_regressions']} flagged regression(s) "
-                 f"(time, memory, or ok -> error/timeout)")
+                 f"{summary['alpha']} over one family of {summary.get('family_size', 0)} tests (time, host and "
+                 f"device memory; {family[summary['correction']]} is at most {summary['alpha']}); "
+                 f"{summary['flagged_regressions']} flagged (regressions, new failures, fixes)")
     lines += [f"warning: {warning}" for warning in summary.get("comparability_warnings", [])]
     return lines
 
 
 def test_unit_line(summary: dict[str, Any]) -> str:
-    """What one sample of the time test was: a round, or a run (a fresh set of processes)."""
-    units, runs = summary.get("test_units", {}), summary.get("runs_per_side", {})
-    parts = []
-    if units.get("run"):
-        parts.append(f"{units['run']} case(s) tested on per-run medians (t-test on logs; runs a side: base "
-                     f"{runs.get('base', '-')}, new {runs.get('new', '-')})")
-    if units.get("round"):
-        parts.append(f"{units['round']} case(s) on round times (Mann-Whitney; one run a side, so differences "
-                     f"between processes count as changes)")
-    return "time test: " + ("; ".join(parts) if parts else "no case timed on both sides")
+    """Which run-level test each case got (analysis.run_tests): the run, a fresh set of processes, is the unit."""
+    designs, runs = summary.get("designs", {}), summary.get("runs_per_side", {})
+    words = {"paired": "paired by pass", "welch": "Welch t, unpaired", "history": "one run against a history "
+             "(median, MAD)", "none": "one run a side: nothing can be concluded, inconclusive"}
+    parts = [f"{n} {words.get(d, d)}" for d, n in designs.items()]
+    return (f"time test on per-run medians (runs a side: base {runs.get('base', '-')}, new {runs.get('new', '-')}): "
+            + ("; ".join(parts) if parts else "no case timed on both sides"))
+
+
+def mde_line(summary: dict[str, Any]) -> str:
+    """What the comparison could see: cases by the change their time test detects with 80% power."""
+    counts = summary.get("mde_counts", {})
+    shown = ", ".join(f"{label} {n}" for label, n in counts.items() if n)
+    return (f"minimum detectable effect (80% power, at the family's level): median "
+            f"{fmt_mde(summary.get('mde_median'))}; cases {shown or '-'}")
 
 
 def _json_value(value: Any) -> Any:
@@ -115,7 +138,7 @@ def render_comparison(comparison: Comparison, fmt: str = "text") -> str:
         summary = json.loads(json.dumps(comparison.summary, default=_json_value), parse_constant=lambda c: None)
         return json.dumps({"summary": summary, "cases": records}, indent=2, default=_json_value)
     parts = [table(COMPARE_HEADER, compare_rows(cases), fmt)]
-    memory = memory_rows(cases)
+    memory = memory_rows(cases, threshold=comparison.settings.threshold)
     if memory:
         parts.append(table(MEMORY_HEADER, memory, fmt))
     summary = summary_lines(comparison.summary)

@@ -1,0 +1,130 @@
+"""The comparison's statistics on data of known truth (tests/noise_model.py: the noise measured on the 2-core VM).
+
+The unit of replication is the run; the family is every time and memory test of one comparison (600 cases, 2 ranks);
+Holm at alpha 0.05 bounds the chance that a comparison of a build with itself flags anything.
+"""
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats as scipy_stats
+
+from analysis.compare import compare_sides
+from analysis.run_tests import RunSamples, run_test
+from analysis.stats import moderation_prior
+from tests import noise_model as nm
+
+FLAGS = ("regression", "improvement")
+
+
+def _flags(comparison) -> int:
+    cases = comparison.cases
+    return int(cases["time_verdict"].isin(FLAGS).sum() + cases["peak_rss_verdict"].isin(FLAGS).sum())
+
+
+@pytest.fixture(scope="module")
+def matrix():
+    return nm.Matrix.draw(np.random.default_rng(0), 600)
+
+
+def test_a_a_comparisons_flag_anything_in_at_most_5_percent(matrix):
+    """200 compares of a build with itself, 4 passes each (compare mode's default). Measured: 5 of 200 flagged
+    anything (6 false flags among 240,000 tests)."""
+    rng = np.random.default_rng(1)
+    flagged = sum(_flags(compare_sides(*nm.passes(matrix, rng, 4))) > 0 for _ in range(200))
+    assert flagged <= 10
+
+
+def test_ten_percent_is_flagged_where_the_mde_says_it_can_be_and_two_percent_is_not(matrix):
+    """At a third of today's noise (what issue 13 aims for), the cases whose stated MDE is below 10% catch a 10%
+    slowdown in >= 80% (measured 90-94% in three seeds); a 2% slowdown is flagged nowhere (measured 0 of 600)."""
+    quiet = nm.Matrix(matrix.medians_s, matrix.run_sd / 3, matrix.bimodal & False, matrix.rss_bytes)
+    rng = np.random.default_rng(2)
+    cases = compare_sides(*nm.passes(quiet, rng, 4, time_factor=1.10)).cases
+    detectable = cases["mde"] < 0.10
+    assert detectable.sum() >= 30
+    assert (cases.loc[detectable, "time_verdict"] == "regression").mean() >= 0.80
+    small = compare_sides(*nm.passes(quiet, rng, 4, time_factor=1.02)).cases
+    assert (small["time_verdict"] == "regression").sum() == 0
+
+
+def test_at_todays_noise_four_passes_cannot_see_ten_percent_and_say_so(matrix):
+    """The MDE is honest at full noise too: no case claims < 10%, and cases flagged for a 10% change are rare."""
+    cases = compare_sides(*nm.passes(matrix, np.random.default_rng(3), 4, time_factor=1.10)).cases
+    assert (cases["mde"] < 0.10).sum() == 0
+    assert not (cases["time_verdict"] == "unchanged").any()  # an interval this wide rules no 5% change out
+
+
+def test_rank_0_memory_growth_of_ten_percent_is_flagged(matrix):
+    """Bug 1: each rank is its own series, so rank 0's growth is not diluted by rank 1."""
+    cases = compare_sides(*nm.passes(matrix, np.random.default_rng(4), 4, rss_factor=1.10)).cases
+    flagged = cases["peak_rss_verdict"] == "regression"
+    assert flagged.mean() >= 0.9
+    assert set(cases.loc[flagged, "peak_rss_rank"]) == {0}
+
+
+def test_nightly_history_with_one_odd_night_flags_nothing_and_sees_a_doubling(matrix):
+    """Tonight (one run) against 10 nights whose last ran 30% slow in every case. Measured: 0 of 40 flagged
+    anything; a doubling is flagged in 98.6% of the cases whose MDE is below 100% (282 of 600 cases)."""
+    rng = np.random.default_rng(5)
+    flagged = sum(_flags(compare_sides(*nm.history(matrix, rng, 10, odd_night=1.3))) > 0 for _ in range(40))
+    assert flagged <= 2
+    cases = compare_sides(*nm.history(matrix, rng, 10, time_factor=2.0)).cases
+    assert set(cases["design"]) == {"history"}
+    detectable = cases["mde"] < 1.0
+    assert detectable.sum() >= 100
+    assert (cases.loc[detectable, "time_verdict"] == "regression").mean() >= 0.8
+
+
+def _samples(values, passes=False):
+    keys = [f"pass{i:02d}/x.json" if passes else f"run{i}.json" for i in range(len(values))]
+    return RunSamples(values=dict(zip(keys, values)), pass_keys={k: k.split("/")[0] if passes else None for k in keys})
+
+
+def test_without_moderation_the_tests_are_welchs_and_the_paired_t_test():
+    rng = np.random.default_rng(6)
+    a, b = rng.normal(0, 0.1, 5), rng.normal(0.1, 0.3, 4)
+    welch = run_test("welch", _samples(a), _samples(b), (0.0, 0.0))
+    assert welch.p == pytest.approx(scipy_stats.ttest_ind(b, a, equal_var=False).pvalue, rel=1e-9)
+    a, b = rng.normal(0, 0.1, 4), rng.normal(0.05, 0.1, 4)
+    paired = run_test("paired", _samples(a, True), _samples(b, True), (0.0, 0.0))
+    assert paired.p == pytest.approx(scipy_stats.ttest_rel(b, a).pvalue, rel=1e-9)
+
+
+def test_moderation_prior_recovers_the_prior_it_was_drawn_from():
+    rng = np.random.default_rng(7)
+    s0_sq, d0, df = 0.01, 8.0, 3
+    true = s0_sq * d0 / rng.chisquare(d0, 4000)  # scaled inverse chi-square
+    observed = true * rng.chisquare(df, 4000) / df
+    fitted_s0, fitted_d0 = moderation_prior(observed, [df] * 4000)
+    assert fitted_s0 == pytest.approx(s0_sq, rel=0.1)
+    assert fitted_d0 == pytest.approx(d0, rel=0.35)
+    assert moderation_prior([0.01, 0.0], [3, 3]) == (0.0, 0.0)  # too few to pool
+
+
+def _one_case(base_logs, new_logs):
+    side = lambda logs: {"c": nm._case(0, np.asarray(logs, dtype=float), np.full((len(logs), 2), 2**20),
+                                       [f"run{i}.json" for i in range(len(logs))])}
+    return compare_sides(side(base_logs), side(new_logs)).cases.iloc[0]
+
+
+def test_three_identical_samples_a_side_are_not_a_certainty():
+    """Bug 2: three equal runs a side and no other case to learn a spread from: nothing to judge by."""
+    row = _one_case([math.log(0.010)] * 3, [math.log(0.012)] * 3)
+    assert row["time_verdict"] == "inconclusive" and "no spread" in row["why"]
+    assert _one_case([math.log(0.010)] * 3, [math.log(0.010)] * 3)["time_verdict"] == "unchanged"
+
+
+def test_one_run_a_side_is_inconclusive_and_says_why():
+    row = _one_case([math.log(0.010)], [math.log(0.020)])
+    assert row["time_verdict"] == "inconclusive" and row["design"] == "none" and "one run a side" in row["why"]
+    assert row["ratio"] == pytest.approx(2.0) and math.isinf(row["mde"])
+
+
+def test_unchanged_needs_an_interval_inside_the_band():
+    """Weakness 9: a wide interval around 1 is inconclusive; a narrow one is unchanged."""
+    wide = _one_case(np.log([0.010, 0.013, 0.008, 0.011]), np.log([0.009, 0.012, 0.0105, 0.0095]))
+    narrow = _one_case(np.log([0.0100, 0.0101, 0.0099, 0.0100]), np.log([0.01005, 0.0100, 0.0101, 0.0099]))
+    assert wide["time_verdict"] == "inconclusive" and "interval" in wide["why"]
+    assert narrow["time_verdict"] == "unchanged"
