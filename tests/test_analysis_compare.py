@@ -1,6 +1,8 @@
 """compare on generated runs with known truth: false positives, detection, verdicts, the exit code as a CI gate.
 
-Noise: lognormal round times with a CV of 5% and 5% slow outliers (1.5-3x), as single-rank cases show here.
+Noise: lognormal round times with a CV of 5% and 5% slow outliers (1.5-3x), as single-rank cases show here, and
+each run a process with its own speed. The statistics' own known-truth tests on the measured noise are in
+tests/test_statistics_truth.py.
 """
 
 import json
@@ -25,49 +27,6 @@ def _frame(records, hours=0.0):
     return frame_of_file(Path(f"run{hours}.json"), rf.result(records, started_at=rf.run_at(hours)))
 
 
-def _sides(cases, slowdown, seed, cv=0.05):
-    """Base and new runs of `cases` cases whose medians span 1 ms to 1 s; new is `slowdown` times slower."""
-    rng = np.random.default_rng(seed)
-    medians = np.geomspace(1e-3, 1.0, cases)
-    base = [rf.record(rf.case_fields(i), rf.noisy_rounds(rng, m, ROUNDS, cv)) for i, m in enumerate(medians)]
-    new = [rf.record(rf.case_fields(i), rf.noisy_rounds(rng, m * slowdown, ROUNDS, cv)) for i, m in enumerate(medians)]
-    return _frame(base), _frame(new, 1)
-
-
-@pytest.mark.parametrize("correction", ["holm", "bh"])
-def test_a_a_flags_nothing_and_raw_p_values_are_calibrated(correction):
-    flagged = []
-    raw_significant = []
-    for seed in range(3):
-        comparison = compare_frames(*_sides(300, 1.0, seed), CompareSettings(correction=correction))
-        flagged.append(int(comparison.cases["verdict"].isin(["regression", "improvement"]).sum()))
-        raw_significant.append(float((comparison.cases["p"] < 0.05).mean()))
-    assert flagged == [0, 0, 0]
-    # the uncorrected test's false positive rate is near its nominal 5%, not far above it
-    assert max(raw_significant) <= 0.07, raw_significant
-
-
-def test_ten_percent_slowdown_in_20_rounds_is_flagged():
-    comparison = compare_frames(*_sides(200, 1.10, seed=11))
-    share = (comparison.cases["verdict"] == "regression").mean()
-    assert share >= 0.85, comparison.summary  # seen: 188 of 200
-    assert comparison.summary["geomean_ratio"] == pytest.approx(1.10, abs=0.01)
-
-
-def test_ten_percent_slowdown_of_a_single_case_is_flagged():
-    hits = sum(compare_frames(*_sides(1, 1.10, seed)).cases["verdict"].iloc[0] == "regression" for seed in range(40))
-    assert hits >= 37  # seen: 39 of 40
-
-
-def test_two_percent_slowdown_is_not_flagged():
-    comparison = compare_frames(*_sides(200, 1.02, seed=12))
-    assert (comparison.cases["verdict"] == "regression").mean() <= 0.02, comparison.summary  # seen: 0 of 200
-    # Alone (no correction to share), the observed ratio of a 2% change passes 5% by chance now and then: the
-    # median's own noise at CV 5% and 20 rounds is about 2%. Seen here: 3 of 40.
-    singles = sum(compare_frames(*_sides(1, 1.02, seed)).cases["verdict"].iloc[0] == "regression" for seed in range(40))
-    assert singles <= 4
-
-
 def _process_runs(cases, runs, slowdown, rng, process_sd, hours, rounds=6):
     """`runs` runs of `cases` cases, each run a process with its own speed: every round of a run is scaled by one
     lognormal factor (sd `process_sd` in log) drawn for that run and case, as one process of one build is here."""
@@ -83,19 +42,23 @@ def _process_runs(cases, runs, slowdown, rng, process_sd, hours, rounds=6):
 
 def test_differences_between_processes_are_not_flagged_when_runs_are_the_unit():
     rng = np.random.default_rng(23)
-    # one process a side, 12 rounds: the rounds share their process's speed, and the rank test takes that for a change
+    # one process a side, 12 rounds: the rounds share their process's speed, so nothing can be concluded
     one_each = compare_frames(_process_runs(300, 1, 1.0, rng, 0.15, 0, rounds=12),
                               _process_runs(300, 1, 1.0, rng, 0.15, 10, rounds=12))
-    assert (one_each.cases["unit"] == "round").all()
-    assert one_each.cases["verdict"].isin(["regression", "improvement"]).sum() >= 60  # seen: 99 of 300
-    for seed in range(3):  # four processes a side, the same build: nothing flagged
+    assert (one_each.cases["design"] == "none").all()
+    assert (one_each.cases["verdict"] == "inconclusive").all()
+    assert one_each.cases["why"].str.contains("one run a side").all()
+    for seed in range(3):  # four processes a side, the same build: nothing flagged, p about uniform
         rng = np.random.default_rng(seed)
         comparison = compare_frames(_process_runs(300, 4, 1.0, rng, 0.15, 0),
                                     _process_runs(300, 4, 1.0, rng, 0.15, 10))
-        assert (comparison.cases["unit"] == "run").all()
+        assert (comparison.cases["design"] == "welch").all()
         assert comparison.cases["verdict"].isin(["regression", "improvement"]).sum() == 0
         assert comparison.summary["runs_per_side"] == {"base": 4, "new": 4}
-        assert comparison.summary["test_units"] == {"run": 300}
+        assert comparison.summary["designs"] == {"welch": 300}
+        # seen: 4.7%, 6% and 9% below 0.05, 1.3-1.7% below 0.01: the moderated prior's variance runs a few percent low
+        assert (comparison.cases["p"] < 0.05).mean() <= 0.10
+        assert (comparison.cases["p"] < 0.01).mean() <= 0.025
 
 
 def test_a_change_larger_than_the_spread_between_processes_is_flagged_with_four_runs_a_side():
@@ -112,24 +75,31 @@ def test_a_change_larger_than_the_spread_between_processes_is_flagged_with_four_
     assert row["base_median_s"] == pytest.approx(math.exp(np.mean(np.log(run_medians))))
 
 
-def test_improvement_new_missing_and_status_changes():
+def test_improvement_new_missing_and_status_verdicts():
+    """Statuses first: a new failure and a fix are flagged, a failure on both sides is known and is not; the time
+    test is made and shown for a case whose status changed (bug 4)."""
     rng = np.random.default_rng(5)
-    fast = rf.noisy_rounds(rng, 0.010, ROUNDS)
-    base = [rf.record(rf.case_fields(0), fast), rf.record(rf.case_fields(1), fast),
-            rf.record(rf.case_fields(2), fast), rf.record(rf.case_fields(3), fast)]
-    new = [rf.record(rf.case_fields(0), [t * 0.7 for t in rf.noisy_rounds(rng, 0.010, ROUNDS)]),
-           rf.record(rf.case_fields(2), [], status="error", message="rank 1 died with SIGSEGV"),
-           rf.record(rf.case_fields(3), rf.noisy_rounds(rng, 0.010, ROUNDS)),
-           rf.record(rf.case_fields(4), fast)]
-    comparison = compare_frames(_frame(base), _frame(new, 1))
-    verdicts = dict(zip(comparison.cases["case"], comparison.cases["verdict"]))
-    ids = [rf.case_fields(i)["case_id"] for i in range(5)]
-    assert [verdicts[i] for i in ids] == ["improvement", "missing", "status changed", "unchanged", "new"]
-    # ok -> error fails the gate as a regression would; a case that ran before and is gone does not
-    assert list(comparison.flagged_regressions["case"]) == [ids[2]]
+    rounds = lambda scale=1.0: [t * scale for t in rf.noisy_rounds(rng, 0.010, ROUNDS, cv=0.01, outlier_share=0)]
+    error = lambda i: rf.record(rf.case_fields(i), [], status="error", message="rank 1 died with SIGSEGV")
+    base, new = [], []
+    for run in range(4):
+        base.append(_frame([rf.record(rf.case_fields(0), rounds()), rf.record(rf.case_fields(1), rounds()),
+                            rf.record(rf.case_fields(2), rounds()), rf.record(rf.case_fields(3), rounds()),
+                            error(5), error(6)], run))
+        flaky = error(2) if run == 3 else rf.record(rf.case_fields(2), rounds(1.5))
+        new.append(_frame([rf.record(rf.case_fields(0), rounds(0.7)), flaky, rf.record(rf.case_fields(3), rounds()),
+                           rf.record(rf.case_fields(4), rounds()), error(5), rf.record(rf.case_fields(6), rounds())],
+                          10 + run))
+    comparison = compare_frames(pd.concat(base), pd.concat(new))
+    cases = comparison.cases.set_index("case")
+    ids = [rf.case_fields(i)["case_id"] for i in range(7)]
+    assert [cases.loc[i, "verdict"] for i in ids] == ["improvement", "missing", "new failure", "unchanged", "new",
+                                                      "known failure", "fixed"]
+    assert cases.loc[ids[2], "time_verdict"] == "regression" and cases.loc[ids[2], "ratio"] == pytest.approx(1.5, rel=0.05)
+    assert sorted(comparison.flagged_regressions["case"]) == sorted([ids[2], ids[6]])
 
 
-def test_memory_growth_is_flagged_by_the_same_rule_when_runs_are_pooled():
+def test_memory_growth_is_flagged_with_the_runs_as_the_unit():
     rng = np.random.default_rng(9)
     mib = 2**20
 
@@ -144,13 +114,16 @@ def test_memory_growth_is_flagged_by_the_same_rule_when_runs_are_pooled():
     assert compare_frames(base, grown).summary["flagged_regressions"] == 1
 
 
-def _write_sides(tmp_path, slowdown):
-    base, new = _sides(30, slowdown, seed=21)
-    files = []
-    for name, frame, hours in (("base", base, 0), ("new", new, 1)):
-        records = [{k: row[k] for k in rf.record(rf.case_fields(0), [0.1]).keys()} for _, row in frame.iterrows()]
-        files.append(rf.write(tmp_path / name / "run.json", rf.result(records, started_at=rf.run_at(hours))))
-    return files
+def _write_sides(tmp_path, slowdown, runs=4):
+    """Folders base/ and new/ of `runs` runs each, 30 cases, each run a process with its own speed (sd 3%)."""
+    rng = np.random.default_rng(21)
+    medians = np.geomspace(1e-3, 1.0, 30)
+    for name, factor, hours in (("base", 1.0, 0), ("new", slowdown, 10)):
+        for run in range(runs):
+            records = [rf.record(rf.case_fields(i), rf.noisy_rounds(rng, m * factor * math.exp(rng.normal(0, 0.03)), 6))
+                       for i, m in enumerate(medians)]
+            rf.write(tmp_path / name / f"run{run}.json", rf.result(records, started_at=rf.run_at(hours + run)))
+    return tmp_path / "base", tmp_path / "new"
 
 
 @pytest.mark.parametrize("slowdown,exit_code", [(1.0, 0), (1.3, 1)])
@@ -172,9 +145,9 @@ def test_cli_markdown_and_json_formats(tmp_path, fmt):
     if fmt == "json":
         out = json.loads(done.stdout)
         assert out["summary"]["verdicts"]["regression"] >= 25 and len(out["cases"]) == 30
-        assert {"ratio", "ci_low", "ci_high", "p", "p_adj", "verdict"} <= set(out["cases"][0])
+        assert {"ratio", "ci_low", "ci_high", "p", "p_adj", "mde", "design", "verdict"} <= set(out["cases"][0])
     else:
-        assert done.stdout.startswith("| case | base ms |") and "|---|" in done.stdout
+        assert done.stdout.startswith("| case | runs | base ms |") and "|---|" in done.stdout
 
 
 def test_runs_with_nothing_timed_compare_without_error(tmp_path):
@@ -185,7 +158,7 @@ def test_runs_with_nothing_timed_compare_without_error(tmp_path):
         done = subprocess.run([sys.executable, "-m", "analysis", "compare", str(base), str(new)], cwd=ROOT,
                               capture_output=True, text=True, timeout=120)
         assert done.returncode == 0 and not done.stderr, done.stderr
-    assert "1 unchanged" in done.stdout and "(unsupported -> unsupported)" in done.stdout
+    assert "1 known failure" not in done.stdout and "1 unchanged" in done.stdout and "(unsupported -> unsupported)" in done.stdout
 
 
 def test_compare_warns_when_runs_are_not_comparable(tmp_path):
