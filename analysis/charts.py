@@ -183,3 +183,23 @@ def planner_cost_chart(frame: pd.DataFrame, title: str) -> plt.Figure:
     ax.grid(alpha=0.3)
     _legend(ax, frame["model"].nunique())
     return fig
+
+
+def mde_chart(cases: pd.DataFrame, threshold: float) -> plt.Figure:
+    """What the comparison could see: each timed case's minimum detectable effect, by api, against the threshold."""
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    timed = cases[np.isfinite(cases["mde"].astype(float))]
+    apis = sorted(timed["api"].dropna().unique())
+    values = [100 * timed.loc[timed["api"] == api, "mde"].astype(float) for api in apis]
+    if values:
+        bins = np.geomspace(max(0.5, min(v.min() for v in values)), max(v.max() for v in values) * 1.01, 25)
+        ax.hist(values, bins=bins, stacked=True, color=[api_colour(a) for a in apis], label=list(apis))
+        ax.set_xscale("log")
+        ax.legend(title="api", fontsize=8)
+    ax.axvline(100 * threshold, color="black", linestyle="--", linewidth=1)
+    ax.text(100 * threshold, ax.get_ylim()[1] * 0.95, f" threshold {threshold:.0%}", va="top", fontsize=8)
+    ax.set_xlabel("minimum detectable effect (%, 80% power, log scale)")
+    ax.set_ylabel("cases")
+    untimed = len(cases) - len(timed)
+    ax.set_title("What could this comparison detect? MDE per case" + (f" ({untimed} cases untestable)" if untimed else ""))
+    return fig

@@ -11,10 +11,14 @@ from analysis.html_page import Page
 from analysis.load import ResultFileError, concat_frames, frame_of_file, frame_of_runs, load_runs
 
 
+HISTORY_RUNS = 10
+"""Without a --baseline, the latest run is judged against this many runs before it."""
+
+
 def write_report(results: str | Path | list[Path], out_dir: str | Path, *, baseline: str | Path | None = None,
                  threshold: float = 0.05, labels: dict[str, str] | None = None, all_runs: bool = False) -> Path:
     """The report of the latest run in `results`, compared with `baseline` (a file, folder or glob; default: the
-    run before the latest). With `all_runs`, every run of `results` is compared with every run of `baseline`, each
+    HISTORY_RUNS runs before the latest). With `all_runs`, every run of `results` is compared with every run of `baseline`, each
     run one sample of the time test (compare mode's passes)."""
     runs = load_runs(results if isinstance(results, list) else [results])
     if not runs:
@@ -26,8 +30,10 @@ def write_report(results: str | Path | list[Path], out_dir: str | Path, *, basel
         base_runs = load_runs([baseline])
         base_path = base_runs[0][0] if len(base_runs) == 1 else f"{baseline} ({len(base_runs)} runs)"
         base_frame = frame_of_runs(base_runs)
-    elif len(runs) > 1:
-        base_path, base_frame = runs[-2][0], frames[-2]
+    elif len(runs) > 1:  # the history before the latest run, each run one sample (analysis.run_tests: history)
+        earlier = runs[-1 - HISTORY_RUNS:-1]
+        base_path = earlier[0][0] if len(earlier) == 1 else f"the {len(earlier)} runs before it"
+        base_frame = concat_frames(frames[-1 - HISTORY_RUNS:-1])
     else:
         base_path, base_frame = None, None
     compared = concat_frames(frames) if all_runs else frame  # the frames read above, not read again

@@ -80,13 +80,16 @@ def regressions(page: Page, comparison: Comparison | None, base_path: Path | str
         ["_order", "ratio"], ascending=[True, False])
     rows = compare_rows(cases)
     classes = [v.replace(" ", "-") for v in cases["verdict"]]
-    body = [_p(f"Baseline: {base_path}. With one run a side, ratio is new/base of median round time, its 95% "
-               f"interval a bootstrap over the rounds and p Mann-Whitney U on them; with several runs a side, each "
-               f"run is one sample: ratio of the geometric means of the run medians, t interval and t-test on their "
-               f"logs. p is corrected ({comparison.settings.correction}) for {len(cases)} cases."),
+    body = [_p(f"Baseline: {base_path}. Each run (a fresh set of processes) is one sample: its median round time. "
+               f"Runs of compare mode's passes are paired by pass; otherwise Welch's t on the logs, or one run "
+               f"against the history's median. Variances are moderated across cases; p is corrected "
+               f"({comparison.settings.correction}) over one family of {comparison.summary.get('family_size', 0)} "
+               f"tests (time and every memory test). MDE: the change each case would detect with 80% power; "
+               f"inconclusive: the interval does not rule out a change beyond the threshold."),
             "<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in summary_lines(comparison.summary)) + "</ul>",
             html_table(COMPARE_HEADER, rows, "regression-table", classes)]
-    memory = memory_rows(comparison.cases)
+    body.append(page.chart("mde", charts.mde_chart(comparison.cases, comparison.settings.threshold)))
+    memory = memory_rows(comparison.cases, threshold=comparison.settings.threshold)
     body.append(html_table(MEMORY_HEADER, memory, "memory-changes") if memory else
                 _p("No peak-memory change beyond the threshold (and 1 MiB)."))
     page.section("Regressions against the baseline", *body)
