@@ -217,8 +217,8 @@ def test_interleaved_run_of_the_same_python_on_both_sides_in_two_passes(tmp_path
     compare_txt = (folder / "compare.txt").read_text()
     assert "base = " in compare_txt and "new = same" in done.stdout
     # the two passes are the samples of the time test, not the 8 rounds a side
-    assert "2 case(s) tested on per-run medians (t-test on logs; runs a side: base 2, new 2)" in compare_txt
-    assert "round times" not in compare_txt
+    assert "time test on per-run medians (runs a side: base 2, new 2): 2 paired by pass" in compare_txt
+    assert "one run a side" not in compare_txt
     assert (folder / "report" / "report.html").exists()
     assert "(2 runs)" in (folder / "report" / "report.html").read_text()
 
@@ -246,7 +246,7 @@ exec {sys.executable} "$@"
     assert json.loads((folder / "pass02-incomplete" / "a.json").read_text())["run"]["complete"]  # A ran alone
     assert "pass 2 did not complete on both sides: no further passes" in done.stdout
     assert "comparing the 1 complete pass(es) of 3" in done.stdout
-    assert "1 case(s) on round times" in (folder / "compare.txt").read_text()  # pass 1 only: one run a side
+    assert "1 one run a side: nothing can be concluded" in (folder / "compare.txt").read_text()  # pass 1 only
 
 
 def test_driver_bad_input_is_one_line_exit_2(tmp_path):
