@@ -166,7 +166,7 @@ def render_trend(series: dict[str, pd.DataFrame], steps: list[Step], runs: int, 
                           for case, h in series.items()},
             "steps": [{"case": s.case, "index": s.index, "run": s.run_label, "torch": s.torch,
                        "started_at": str(s.run_started_at), "before_s": s.before_s, "after_s": s.after_s,
-                       "change": s.change} for s in steps]}, indent=2)
+                       "change": s.change, "p_value": s.p_value} for s in steps]}, indent=2)
     counts = pd.Series([s.case for s in steps], dtype=object).value_counts()
     histories = [[case, len(h), fmt_number(h["median_s"].iloc[0], 3, 1e3), fmt_number(h["median_s"].iloc[-1], 3, 1e3),
                   fmt_number(h["median_s"].iloc[-1] / h["median_s"].iloc[0]), int(counts.get(case, 0))]
