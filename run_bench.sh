@@ -2,7 +2,8 @@
 # statedict-bench: run a profile of the benchmark and print its summary, run the nightly job, or the suite's tests.
 #
 #   ./run_bench.sh [PROFILE] [--results-dir DIR] [--python PY] [--resume FILE] [-- PYTEST_ARGS...]
-#   ./run_bench.sh nightly [--profile P] [--machine NAME] [--baseline FILE] [--results-dir DIR] [--python PY] [-- ...]
+#   ./run_bench.sh nightly [--profile P] [--machine NAME] [--history-runs N] [--baseline FILE] [--results-dir DIR]
+#                  [--python PY] [-- ...]
 #   ./run_bench.sh compare --a PYTHON_A --b PYTHON_B [PROFILE] [--label-a L] [--label-b L] [--passes N]
 #                  [--rounds N] [--block-rounds N] [--results-dir DIR] [-- PYTEST_ARGS...]
 #   ./run_bench.sh test [-- PYTEST_ARGS...]
@@ -14,12 +15,13 @@ cd "$(dirname "$0")"
 PROFILE=${PROFILE:-""}  # empty: the mode's own (quick, or nightly for the nightly job)
 RESULTS_DIR=${RESULTS_DIR:-"results"}
 BASELINE=${BASELINE:-""}
+HISTORY_RUNS=${HISTORY_RUNS:-"10"}
 MACHINE=${MACHINE:-"$(hostname -s 2>/dev/null || hostname)"}
 PYTHON=${PYTHON:-"python3"}
 TORCH_SPEC=${TORCH_SPEC:-"torch==2.13.0"}  # installed only when the interpreter has no torch at all
 
 usage() {
-  sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
   cat <<'EOT'
 
   PROFILE            quick (default; about 11 minutes on 2 cores), nightly, full or gpu [env PROFILE]
@@ -36,8 +38,9 @@ usage() {
                      short summary last. Exit 0: nothing flagged; 1: a regression flagged; 2: a broken run
                      (interrupted, pytest failed, no case ok) or bad input.
   --machine NAME     the history's folder under RESULTS_DIR (default: the host name)    [env MACHINE]
-  --baseline FILE    compare with FILE (default: the previous successful nightly of the same profile in
-                     RESULTS_DIR/MACHINE; incomplete or failed runs are passed over)    [env BASELINE]
+  --history-runs N   the baseline: the last N successful nightlies of the same profile in RESULTS_DIR/MACHINE
+                     (default 10; incomplete or failed runs are passed over)            [env HISTORY_RUNS]
+  --baseline FILE    exactly these runs as the baseline (a file, folder or glob)        [env BASELINE]
 
   compare            two torch installations side by side, in turns (A B A B within each case), in several
                      passes with fresh processes; files in
@@ -73,6 +76,7 @@ while (($#)); do
     --resume) RESUME=${2:?--resume needs a value}; shift ;;
     --machine) MACHINE=${2:?--machine needs a value}; shift ;;
     --baseline) BASELINE=${2:?--baseline needs a value}; shift ;;
+    --history-runs) HISTORY_RUNS=${2:?--history-runs needs a value}; shift ;;
     --) shift; extra=("$@"); break ;;
     *) echo "run_bench.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
@@ -117,7 +121,9 @@ if [[ $mode == test ]]; then
 fi
 
 fail() { echo "run_bench.sh: error: $*" >&2; exit 2; }
-[[ -z $BASELINE || -f $BASELINE ]] || fail "baseline $BASELINE: no such file"
+[[ -z $BASELINE || -e $BASELINE ]] || compgen -G "$BASELINE" >/dev/null || fail "baseline $BASELINE: no such file"
+[[ $mode != nightly || $HISTORY_RUNS =~ ^[0-9]+$ && $((10#$HISTORY_RUNS)) -ge 1 ]] \
+  || fail "--history-runs must be a whole number of 1 or more, not '$HISTORY_RUNS'"
 
 # The nightly history's stable name: what ran (torch version and commit) and when; one folder per machine.
 nightly_name() {
@@ -188,7 +194,7 @@ if [[ $mode == nightly ]]; then
   echo
   set +e
   "$PYTHON" -m analysis nightly "$out" --history "$(dirname "$out")" --pytest-status "$status" \
-    --report-dir "$(dirname "$out")/report" ${BASELINE:+--baseline "$BASELINE"}
+    --report-dir "$(dirname "$out")/report" --history-runs "$((10#$HISTORY_RUNS))" ${BASELINE:+--baseline "$BASELINE"}
   exit $?
 fi
 exit "$status"

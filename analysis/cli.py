@@ -63,14 +63,18 @@ def _parser() -> argparse.ArgumentParser:
                              "one sample of the time test)")
     report.add_argument("--threshold", type=parse_threshold, default=0.05)
     report.add_argument("--labels", type=parse_labels, help="names of the baseline and the reported run: BASE,NEW")
-    nightly = commands.add_parser("nightly", help="judge a finished nightly run against the previous one "
-                                                  "(what run_bench.sh nightly calls)")
+    nightly = commands.add_parser("nightly", help="judge a finished nightly run against the last good runs of "
+                                                  "its history (what run_bench.sh nightly calls)")
     nightly.add_argument("run", help="the nightly run's result file")
     nightly.add_argument("--history", required=True,
-                         help="folder of this machine's nightly runs: the baseline is picked there, the report "
-                              "covers it")
-    nightly.add_argument("--baseline", help="result file to compare with (default: the previous successful run "
-                                            "of the same profile in --history)")
+                         help="folder of this machine's nightly runs: the baseline's runs are picked there, the "
+                              "report covers it")
+    nightly.add_argument("--history-runs", default="10", metavar="N",
+                         help="how many of the last successful runs of the same profile in --history make the "
+                              "baseline (default 10; 1 or more)")
+    nightly.add_argument("--baseline", help="result file, folder or glob: exactly these runs are the baseline "
+                                            "(default: the last --history-runs successful runs of the same profile "
+                                            "in --history)")
     nightly.add_argument("--pytest-status", type=int, help="the benchmark run's exit code (2 or more: broken)")
     nightly.add_argument("--report-dir", help="where the history report goes (default: no report)")
     nightly.add_argument("--threshold", type=parse_threshold, default=0.05)
@@ -108,11 +112,12 @@ def run_report(args: argparse.Namespace) -> int:
 
 
 def run_nightly(args: argparse.Namespace) -> int:
-    from analysis.nightly import nightly
+    from analysis.nightly import nightly, parse_history_runs
 
+    history_runs = parse_history_runs(args.history_runs)  # ValueError: one line, exit 2 (main)
     code, lines = nightly(Path(args.run), Path(args.history), baseline=args.baseline and Path(args.baseline),
-                          pytest_status=args.pytest_status,
-                          report_dir=args.report_dir and Path(args.report_dir), threshold=args.threshold)
+                          pytest_status=args.pytest_status, report_dir=args.report_dir and Path(args.report_dir),
+                          threshold=args.threshold, history_runs=history_runs)
     print("\n".join(lines))
     return code
 
