@@ -1,11 +1,13 @@
-"""Statistics of round times: the values, agreement with pytest-benchmark, and the instability flag."""
+"""Statistics of round times: the values, agreement with pytest-benchmark, the robust spread and the instability
+flag."""
 
 import statistics
 
+import numpy as np
 import pytest
 from pytest_benchmark.stats import Stats
 
-from bench.stats import UNSTABLE_CV, round_times, summarize
+from bench.stats import UNSTABLE_CV, UNSTABLE_RCV, round_times, summarize
 
 
 def test_summary_values():
@@ -18,7 +20,9 @@ def test_summary_values():
     assert summary.stddev_s == pytest.approx(statistics.stdev(samples))
     assert summary.cv == pytest.approx(statistics.stdev(samples) / statistics.fmean(samples))
     assert summary.iqr_s == pytest.approx(summary.q3_s - summary.q1_s)
-    assert summary.unstable  # the outlier is kept, not dropped, and it makes the case unstable
+    # The outlier is kept, not dropped (max, mean, CV); the flag goes by the typical rounds, 10 to 13 ms: MAD 1 ms.
+    assert summary.rcv == pytest.approx(1.4826 * 0.001 / 0.012)
+    assert summary.unstable
 
 
 @pytest.mark.parametrize("samples", [[1.0], [1.0, 2.0], [3.0, 1.0, 2.0], [1, 2, 3, 4, 5, 6, 7], [5, 1, 4, 2, 8, 3]])
@@ -32,12 +36,37 @@ def test_agrees_with_pytest_benchmark(samples):
 
 def test_stable_case_is_not_flagged():
     summary = summarize([1.00, 1.01, 0.99, 1.02, 0.98])
-    assert summary.cv < UNSTABLE_CV and not summary.unstable
+    assert summary.rcv < UNSTABLE_RCV and summary.cv < UNSTABLE_CV and not summary.unstable
+
+
+def test_one_slow_round_does_not_make_a_case_unstable():
+    summary = summarize([1, 1, 1, 1, 10])
+    assert summary.rcv == 0.0 and not summary.unstable  # median 1, MAD 0
+    assert summary.cv > 1.0 and summary.max_s == 10  # the CV sees the slow round; nothing is dropped
+
+
+@pytest.mark.parametrize(("sd", "unstable"), [(0.20, True), (0.05, False)])
+def test_robust_cv_estimates_the_cv_of_normal_rounds(sd, unstable):
+    samples = [float(x) for x in np.random.default_rng(1).normal(1.0, sd, 4000)]
+    summary = summarize(samples)
+    assert summary.rcv == pytest.approx(sd, rel=0.08) and summary.rcv == pytest.approx(summary.cv, rel=0.08)
+    assert summary.unstable is unstable
+
+
+def test_robust_cv_is_zero_without_a_spread_to_measure():
+    assert summarize([0.0, 0.0, 0.0, 1.0]).rcv == 0.0  # median 0: no relative spread
+    assert summarize([0.5]).rcv == 0.0
+
+
+def test_summary_dict_carries_both_spreads():
+    fields = summarize([1.0, 1.02, 0.98]).as_dict()
+    assert {"cv", "rcv", "unstable"} <= set(fields) and fields["unstable"] is False
+    assert fields["rcv"] == pytest.approx(1.4826 * 0.02 / 1.0) and fields["cv"] == pytest.approx(0.02)
 
 
 def test_single_round_has_zero_spread():
     summary = summarize([0.5])
-    assert summary.stddev_s == 0.0 and summary.cv == 0.0 and summary.iqr_s == 0.0
+    assert summary.stddev_s == 0.0 and summary.cv == 0.0 and summary.rcv == 0.0 and summary.iqr_s == 0.0
 
 
 def test_round_time_is_the_slowest_rank():
