@@ -201,5 +201,6 @@ def mde_chart(cases: pd.DataFrame, threshold: float) -> plt.Figure:
     ax.set_xlabel("minimum detectable effect (%, 80% power, log scale)")
     ax.set_ylabel("cases")
     untimed = len(cases) - len(timed)
-    ax.set_title("What could this comparison detect? MDE per case" + (f" ({untimed} cases untestable)" if untimed else ""))
+    suffix = f" ({untimed} cases untestable)" if untimed else ""
+    ax.set_title("What could this comparison detect? MDE per case" + suffix)
     return fig

@@ -233,7 +233,7 @@ def nightly(run_path: Path, history: Path, *, baseline: Path | None = None, pyte
             write_report,  # matplotlib is slow to import: only here
         )
 
-        report = write_report(choice.history, report_dir, baseline=choice.newest, threshold=threshold)
+        report = write_report(choice.history, report_dir, baseline=choice.paths or None, threshold=threshold)
     code = REGRESSION if comparison is not None and comparison.summary["flagged_regressions"] else OK
     return code, lines + short_summary(run_path, run, broken=None, choice=choice, comparison=comparison,
                                        report=report, exit_code=code)

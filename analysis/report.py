@@ -15,10 +15,12 @@ HISTORY_RUNS = 10
 """Without a --baseline, the latest run is judged against this many runs before it."""
 
 
-def write_report(results: str | Path | list[Path], out_dir: str | Path, *, baseline: str | Path | None = None,
+def write_report(results: str | Path | list[Path], out_dir: str | Path, *,
+                 baseline: str | Path | list[Path] | None = None,
                  threshold: float = 0.05, labels: dict[str, str] | None = None, all_runs: bool = False) -> Path:
     """The report of the latest run in `results`, compared with `baseline` (a file, folder or glob; default: the
-    HISTORY_RUNS runs before the latest). With `all_runs`, every run of `results` is compared with every run of `baseline`, each
+    HISTORY_RUNS runs before the latest). With `all_runs`, every run of `results` is compared with every run of
+    `baseline`, each
     run one sample of the time test (compare mode's passes)."""
     runs = load_runs(results if isinstance(results, list) else [results])
     if not runs:
@@ -27,7 +29,7 @@ def write_report(results: str | Path | list[Path], out_dir: str | Path, *, basel
     latest_path, latest = runs[-1]
     frame = frames[-1]
     if baseline is not None:
-        base_runs = load_runs([baseline])
+        base_runs = load_runs(baseline if isinstance(baseline, list) else [baseline])
         base_path = base_runs[0][0] if len(base_runs) == 1 else f"{baseline} ({len(base_runs)} runs)"
         base_frame = frame_of_runs(base_runs)
     elif len(runs) > 1:  # the history before the latest run, each run one sample (analysis.run_tests: history)

@@ -80,7 +80,8 @@ def summarize_file(path: str | Path) -> str:
     unstable = sum(1 for r in timed if r["stats"]["unstable"])
     if unstable:
         lines.append(f"warning: {unstable} of {len(timed)} timed cases are unstable "
-                     f"(round times' CV >= {UNSTABLE_CV:.0%}): compare their medians with care")
+                     f"(robust CV, 1.4826 x MAD / median of the round times, >= {UNSTABLE_CV:.0%}): "
+                     "compare their medians with care")
     lines.append(f"profile {run['profile']}, torch {run['torch']['version']}, {run['machine']['cores']} cores: "
                  f"{len(cases)} cases ({counts}) in {run.get('duration_s', 0):.0f} s, "
                  f"{run.get('world_start_s', 0):.0f} s of it starting {run.get('world_starts', 0)} worlds")

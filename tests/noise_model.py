@@ -39,7 +39,8 @@ class Matrix:
     @classmethod
     def draw(cls, rng: np.random.Generator, cases: int = 600) -> "Matrix":
         spread = math.log(RUN_SD_P90 / RUN_SD_MEDIAN) / 1.2816
-        return cls(medians_s=np.geomspace(1e-3, 1.0, cases), run_sd=RUN_SD_MEDIAN * np.exp(rng.normal(0, spread, cases)),
+        return cls(medians_s=np.geomspace(1e-3, 1.0, cases),
+                   run_sd=RUN_SD_MEDIAN * np.exp(rng.normal(0, spread, cases)),
                    bimodal=rng.random(cases) < BIMODAL_SHARE, rss_bytes=rng.uniform(1, 500, (cases, RANKS)) * 2**20)
 
 
