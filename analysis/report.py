@@ -20,8 +20,7 @@ def write_report(results: str | Path | list[Path], out_dir: str | Path, *,
                  threshold: float = 0.05, labels: dict[str, str] | None = None, all_runs: bool = False) -> Path:
     """The report of the latest run in `results`, compared with `baseline` (a file, folder or glob; default: the
     HISTORY_RUNS runs before the latest). With `all_runs`, every run of `results` is compared with every run of
-    `baseline`, each
-    run one sample of the time test (compare mode's passes)."""
+    `baseline`, each run one sample of the time test (compare mode's passes)."""
     runs = load_runs(results if isinstance(results, list) else [results])
     if not runs:
         raise ResultFileError(f"{results}: no result files")
