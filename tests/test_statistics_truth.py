@@ -128,3 +128,17 @@ def test_unchanged_needs_an_interval_inside_the_band():
     narrow = _one_case(np.log([0.0100, 0.0101, 0.0099, 0.0100]), np.log([0.01005, 0.0100, 0.0101, 0.0099]))
     assert wide["time_verdict"] == "inconclusive" and "interval" in wide["why"]
     assert narrow["time_verdict"] == "unchanged"
+
+
+def test_a_zero_baseline_peak_is_a_rise_not_unchanged():
+    """Bug 3: a baseline whose rank 0 peak is 0 bytes in every run, and a new side near 5 MiB, is a regression."""
+    rng = np.random.default_rng(8)
+    keys = [f"run{i}.json" for i in range(4)]
+
+    def side(rank0_bytes):
+        rss = np.column_stack([rank0_bytes, np.full(4, 50 * 2**20) * np.exp(rng.normal(0, 0.01, 4))])
+        return {"c": nm._case(0, np.log(0.01 * np.exp(rng.normal(0, 0.02, 4))), rss, keys)}
+
+    row = compare_sides(side(np.zeros(4)), side(5 * 2**20 * np.exp(rng.normal(0, 0.02, 4)))).cases.iloc[0]
+    assert row["peak_rss_ratio"] == math.inf
+    assert row["peak_rss_verdict"] == "regression" and row["peak_rss_rank"] == 0
