@@ -35,7 +35,6 @@ ALPHA = 0.05
 # Memory peaks of small ops are a few pages; a change smaller than this is noise in the allocator, whatever the ratio.
 MIN_MEMORY_CHANGE_BYTES = 2**20
 TEST_VERDICTS = ("regression", "improvement", "unchanged", "inconclusive")
-STATUS_VERDICTS = ("new failure", "fixed", "known failure", "status changed", "new", "missing")
 VERDICTS = ("regression", "new failure", "fixed", "improvement", "status changed", "known failure", "inconclusive",
             "unchanged", "new", "missing")
 FLAGGING_STATUS_VERDICTS = {"new failure", "fixed"}
@@ -134,7 +133,7 @@ def _combine(members: list[_Item]) -> dict[str, Any]:
     chosen = min(testable, key=lambda m: m.result.p) if testable else max(
         members, key=lambda m: abs(m.result.estimate) if math.isfinite(m.result.estimate) else -1)
     p = min(1.0, chosen.result.p * len(testable)) if testable else math.nan
-    return {"item": chosen, "p": p, "all_in_band": [m.result for m in members]}
+    return {"item": chosen, "p": p, "members": [m.result for m in members]}
 
 
 def _raw_median(samples, metric: str) -> float:
@@ -158,7 +157,7 @@ def _judge(tested: dict[str, Any], metric: str, p_adj: float, alpha_per_test: fl
     direction = 1 if ratio > 1 + settings.threshold else -1 if ratio < 1 / (1 + settings.threshold) else 0
     if metric != "time" and abs(new - base) < MIN_MEMORY_CHANGE_BYTES:
         direction = 0
-    in_band = all(-band < lo and hi < band for lo, hi in (r.interval() for r in tested["all_in_band"]))
+    in_band = all(-band < lo and hi < band for lo, hi in (r.interval() for r in tested["members"]))
     if not result.testable and result.design != "none" and result.estimate == 0:
         verdict, why = "unchanged", ""  # every run of both sides the same figure
     elif not result.testable:

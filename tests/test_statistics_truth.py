@@ -29,11 +29,12 @@ def matrix():
 
 
 def test_a_a_comparisons_flag_anything_in_at_most_5_percent(matrix):
-    """200 compares of a build with itself, 4 passes each (compare mode's default). Measured: 5 of 200 flagged
-    anything (6 false flags among 240,000 tests)."""
+    """200 compares of a build with itself, 4 passes each (compare mode's default). Measured over 4 x 200: 11, 3, 8
+    and 5 compares flagged anything (seeds 1, 2, 3 and an earlier stream): 27 of 800, 3.4%. The bound leaves room
+    for 200 draws' own spread around a rate of 5% (7% is its 95th percentile)."""
     rng = np.random.default_rng(1)
     flagged = sum(_flags(compare_sides(*nm.passes(matrix, rng, 4))) > 0 for _ in range(200))
-    assert flagged <= 10
+    assert flagged <= 14
 
 
 def test_ten_percent_is_flagged_where_the_mde_says_it_can_be_and_two_percent_is_not(matrix):
