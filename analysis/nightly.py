@@ -7,9 +7,9 @@ before RUN. All of them go to the comparison as the base side, so that tonight i
 nights (a 1-vs-N run-level test per case) rather than against whatever one earlier night happened to measure.
 `--baseline` names exactly the runs to use instead (a file, a folder or a glob).
 
-Exit codes (run_bench.sh nightly passes them on): 0 nothing flagged (or no baseline yet), 1 a flagged regression
-(time, memory, or a case that was ok and now fails), 2 a broken run (interrupted, pytest's own failure, no case) or
-bad input.
+Exit codes (run_bench.sh nightly passes them on): 0 nothing flagged (or no baseline yet), 1 something flagged
+(a time or memory regression, a case that was ok and now fails, or a fix of a known failure), 2 a broken run
+(interrupted, pytest's own failure, no case) or bad input.
 """
 
 from __future__ import annotations
