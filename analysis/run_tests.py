@@ -85,15 +85,16 @@ def _paired_keys(base: RunSamples, new: RunSamples) -> list[str] | None:
     return common if len(common) >= 2 else None
 
 
-def _by_pass(side: RunSamples) -> dict[str, float]:
-    return {side.pass_keys[run]: value for run, value in side.values.items()}
+def _paired_differences(base: RunSamples, new: RunSamples) -> np.ndarray:
+    """new - base of each pass that both sides ran."""
+    by_pass = [{side.pass_keys[run]: value for run, value in side.values.items()} for side in (base, new)]
+    return np.array([by_pass[1][k] - by_pass[0][k] for k in _paired_keys(base, new)])
 
 
 def raw_variances(design: str, base: RunSamples, new: RunSamples) -> list[tuple[float, float]]:
     """(variance, df) pairs this case contributes to its design's moderation prior."""
     if design == "paired":
-        b, n = _by_pass(base), _by_pass(new)
-        diffs = np.array([n[k] - b[k] for k in _paired_keys(base, new)])
+        diffs = _paired_differences(base, new)
         return [(float(diffs.var(ddof=1)), diffs.size - 1)]
     if design == "welch":
         return [(float(np.var(list(s.values.values()), ddof=1)), len(s.values) - 1) for s in (base, new)]
@@ -107,8 +108,7 @@ def run_test(design: str, base: RunSamples, new: RunSamples, prior: tuple[float,
     """The case's test under `design`, its variances moderated with `prior` (analysis.stats.moderation_prior)."""
     n_base, n_new = len(base.values), len(new.values)
     if design == "paired":
-        b, n = _by_pass(base), _by_pass(new)
-        diffs = np.array([n[k] - b[k] for k in _paired_keys(base, new)])
+        diffs = _paired_differences(base, new)
         variance, df = moderated_variance(float(diffs.var(ddof=1)), diffs.size - 1, prior)
         return _t(design, float(diffs.mean()), variance / diffs.size, df, diffs.size, diffs.size)
     if design == "welch":

@@ -22,8 +22,6 @@ MAD_TO_SD = 1.4826
 """1 / the normal distribution's 75th percentile: MAD x this estimates the standard deviation for normal data."""
 UNSTABLE_RCV = 0.10
 """A robust relative dispersion (rcv) of 10% or more makes a result unstable (pyperf's 10%, on a robust measure)."""
-UNSTABLE_CV = UNSTABLE_RCV
-"""The former name of the limit (then applied to the CV): the same 10%, now applied to rcv."""
 
 
 def robust_cv(samples: list[float]) -> float:

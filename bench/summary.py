@@ -12,7 +12,7 @@ from typing import Any
 # One reader of result files for the whole project; analysis/ needs no torch, so bench may lean on it.
 from analysis.load import SIMULATED_LABEL, ResultFileError, options_label, read_result_file, records_of
 from bench.matrix import mesh_label
-from bench.stats import UNSTABLE_CV
+from bench.stats import UNSTABLE_RCV
 
 
 def records(data: dict[str, Any]) -> list[dict[str, Any]]:
@@ -80,7 +80,7 @@ def summarize_file(path: str | Path) -> str:
     unstable = sum(1 for r in timed if r["stats"]["unstable"])
     if unstable:
         lines.append(f"warning: {unstable} of {len(timed)} timed cases are unstable "
-                     f"(robust CV, 1.4826 x MAD / median of the round times, >= {UNSTABLE_CV:.0%}): "
+                     f"(robust CV, 1.4826 x MAD / median of the round times, >= {UNSTABLE_RCV:.0%}): "
                      "compare their medians with care")
     lines.append(f"profile {run['profile']}, torch {run['torch']['version']}, {run['machine']['cores']} cores: "
                  f"{len(cases)} cases ({counts}) in {run.get('duration_s', 0):.0f} s, "
