@@ -281,7 +281,8 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks, output_json:
     session = config.stash.get(_SESSION, None)
     if session is None:
         return
-    output_json["run"] = session.finished_run_info()
+    writer = config.stash.get(_WRITER, None)
+    output_json["run"] = session.finished_run_info(writing_s=writer.seconds if writer else 0.0)
     output_json["untimed_cases"] = [
         {"name": record["case_id"], "extra_info": record} for record in session.records if not record["rank_times_s"]]
 

@@ -18,7 +18,7 @@ import torch
 import torch.distributed as dist
 
 from bench.launch_env import LaunchEnv
-from bench.rank import (_allow_children, _die_with_parent, _stop_checkpoint_process, call_function, execute_case,
+from bench.rank import (_allow_children, _die_with_parent, _stop_checkpoint_process, answer_case, call_function,
                         make_context, short_traceback)
 
 JOIN_TIMEOUT = timedelta(minutes=30)
@@ -82,7 +82,7 @@ def _serve(contexts: LaunchedContexts, conn) -> None:
             if root and unseen[root]:
                 conn.send({"rank": rank, "status": "error", "message": unseen[root], "correct": None})
             else:
-                conn.send(execute_case(ctx, message["spec"], message["settings"]))
+                conn.send(answer_case(ctx, message["spec"], message["settings"]))
         elif command == "call":
             conn.send(call_function(ctx, message["target"], message["kwargs"]))
         else:

@@ -21,7 +21,9 @@ import torch.distributed as dist
 from bench.context import RankContext
 from bench.host_memory import PeakRSS, rss_bytes
 from bench.ops.base import Operation
+from bench.planted import spin_after
 from bench.profiles import RoundSettings
+from bench.round_costs import cpu_seconds, io_counters, io_delta
 from bench.turns import TurnClient, config_from_env, rank_client
 
 
@@ -42,6 +44,21 @@ class RankSamples:
     op_runs_before_round: list[int] = field(default_factory=list)
     """How many times the op had run (warm-ups and compare mode's discarded rounds included) when each measured
     round ended: the x of the RSS slope, so that growth is per save whichever rounds were measured."""
+    cpu_s: list[float] = field(default_factory=list)
+    """This rank's CPU time (user + system, all threads) over t0..t1 per measured round (bench/round_costs.py)."""
+    io_bytes: list[dict[str, int]] = field(default_factory=list)
+    """This rank's /proc/self/io deltas over t0..t1 per measured round; empty dicts where it cannot be read."""
+    spans_s: dict[str, float] = field(default_factory=dict)
+    """Where this rank's time in run_rounds went (warm-up, measured rounds, their timed part, the memory round,
+    compare mode's waits for the other side): the run's wall-time accounting (bench/wall_accounting.py)."""
+
+
+@dataclass
+class TimedRound:
+    seconds: float
+    cpu_s: float
+    io_bytes: dict[str, int]
+    result: object
 
 
 def _round_max(ctx: RankContext, seconds: float) -> float:
@@ -50,72 +67,103 @@ def _round_max(ctx: RankContext, seconds: float) -> float:
     return float(value.item())
 
 
-def _timed_op(op: Operation, ctx: RankContext):
-    """One round from the barrier to t1: (seconds, result)."""
+def _timed_op(op: Operation, ctx: RankContext, planted: float = 0.0) -> TimedRound:
+    """One round from the barrier to t1. CPU time and I/O counters are read just outside t0..t1 so that reading
+    them costs the wall time nothing. `planted`: calibrate's known slowdown (bench/planted.py), 0 in any other run."""
     op.phases, op.details = {}, {}
     ctx.synchronize()  # device work the untimed preparation queued (e.g. a state copied on the GPU) ends before t0
     dist.barrier()
     gc.disable()
     try:
+        io0, c0 = io_counters(), cpu_seconds()
         t0 = time.perf_counter()
         result = op.run()
         ctx.synchronize()
+        spin_after(t0, planted)
         t1 = time.perf_counter()
+        c1, io1 = cpu_seconds(), io_counters()
     finally:
         gc.enable()
-    return t1 - t0, result
+    return TimedRound(t1 - t0, c1 - c0, io_delta(io0, io1), result)
 
 
-def run_rounds(op: Operation, ctx: RankContext, settings: RoundSettings):
-    """Returns (samples, result of the memory round)."""
+def _add(spans: dict[str, float], name: str, since: float) -> float:
+    """Adds the seconds since `since` to spans[name]; returns now, the start of the next span."""
+    now = time.perf_counter()
+    spans[name] = spans.get(name, 0.0) + now - since
+    return now
+
+
+def run_rounds(op: Operation, ctx: RankContext, settings: RoundSettings, planted: float = 0.0):
+    """Returns (samples, result of the memory round). `planted`: calibrate's slowdown, into the measured rounds."""
     samples = RankSamples()
-    # What setup built lives through the whole case: freezing it keeps each round's gc.collect() to the objects
-    # the rounds themselves make (a full collection with torch loaded costs ~0.1 s, more than many ops).
+    # The rank's persistent objects (torch's modules and the like) are frozen between cases (freeze_persistent), so
+    # each round's gc.collect() walks only what this case built and its rounds make: a full collection with torch
+    # loaded costs ~0.1 s, more than many ops, and once per case it was a tenth of a quick run's wall time.
+    _timed_rounds(op, ctx, settings, samples, planted)
+    began = time.perf_counter()
+    result = _memory_round(op, ctx, samples)
+    _add(samples.spans_s, "memory_round", began)
+    return samples, result
+
+
+def freeze_persistent() -> float:
+    """Collects what the last case left and freezes what survives (imports, caches: what lives as long as the rank)
+    out of the collector's way; returns the seconds it took. Called when a rank starts and after each case, once
+    the case's objects are released."""
+    began = time.perf_counter()
     gc.collect()
     gc.freeze()
-    try:
-        _timed_rounds(op, ctx, settings, samples)
-        return samples, _memory_round(op, ctx, samples)
-    finally:
-        gc.unfreeze()
+    return time.perf_counter() - began
 
 
-def _round(op: Operation, ctx: RankContext) -> tuple[float, float]:
+def _round(op: Operation, ctx: RankContext, planted: float = 0.0) -> tuple[TimedRound, float]:
     """One round as every round runs, kept or discarded: the op's untimed preparation, the timed op, then the
-    all-reduce of its time, (this rank's seconds, the slowest rank's). That all-reduce also closes the round: an op's
-    next preparation may remove what this round wrote (a save's folder), which is safe only once every rank is done."""
+    all-reduce of its time, (this rank's round, the slowest rank's seconds). That all-reduce also closes the round:
+    an op's next preparation may remove what this round wrote (a save's folder), which is safe only once every rank
+    is done."""
     op.before_round()
     gc.collect()
-    seconds, result = _timed_op(op, ctx)
-    del result  # the next round must not start with this one's output still held
-    return seconds, _round_max(ctx, seconds)
+    timed = _timed_op(op, ctx, planted)
+    timed.result = None  # the next round must not start with this one's output still held
+    return timed, _round_max(ctx, timed.seconds)
 
 
-def _timed_rounds(op: Operation, ctx: RankContext, settings: RoundSettings, samples: RankSamples) -> None:
+def _timed_rounds(op: Operation, ctx: RankContext, settings: RoundSettings, samples: RankSamples,
+                  planted: float) -> None:
     measured_s = 0.0
     warmups_left = settings.warmup_rounds
     turns = rank_client() if config_from_env() else None  # compare mode only (bench/turns.py)
     switches = 0
     op_runs = 0
+    spans = samples.spans_s
+    mark = time.perf_counter()
     while True:
-        seconds, slowest = _round(op, ctx)
+        timed, slowest = _round(op, ctx, planted if not warmups_left else 0.0)
         op_runs += 1
         if warmups_left:
             warmups_left -= 1
+            mark = _add(spans, "warmup", mark)
             continue
-        samples.times_s.append(seconds)
+        samples.times_s.append(timed.seconds)
+        samples.cpu_s.append(timed.cpu_s)
+        samples.io_bytes.append(timed.io_bytes)
         samples.phases_s.append(dict(op.phases))
         samples.details_s.append(dict(op.details))
         samples.rss_after_round_bytes.append(rss_bytes())
         samples.op_runs_before_round.append(op_runs)
         measured_s += slowest
+        spans["timed"] = spans.get("timed", 0.0) + slowest  # the part of "rounds" inside t0..t1 (slowest rank)
         done = len(samples.times_s)
         if done >= settings.max_rounds or (done >= settings.min_rounds and measured_s >= settings.budget_s):
+            _add(spans, "rounds", mark)
             return
         if turns is not None and done % turns.block_rounds == 0:
+            mark = _add(spans, "rounds", mark)
             switches += 1
             _switch_sides(op, ctx, turns, switches)
             op_runs += 1  # its discarded round
+            mark = _add(spans, "other_side", mark)
 
 
 def _switch_sides(op: Operation, ctx: RankContext, turns: TurnClient, switches: int) -> None:
@@ -138,7 +186,7 @@ def _memory_round(op: Operation, ctx: RankContext, samples: RankSamples):
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(ctx.device)
     peak_rss.begin()
-    _, result = _timed_op(op, ctx)
+    result = _timed_op(op, ctx).result
     samples.peak_rss_bytes = peak_rss.end()
     if ctx.is_cuda:
         samples.peak_cuda_allocated_bytes = torch.cuda.max_memory_allocated(ctx.device)

@@ -7,6 +7,7 @@ writes it rather than pytest-benchmark, which writes once, at the end.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,8 @@ class ResultWriter:
         self.previous = previous
         """The file this run resumes, whose cases come first in the new one."""
         self._infos: tuple[dict, dict] | None = None
+        self.seconds = 0.0
+        """Wall seconds spent in write() so far: a part of the run's wall-time accounting."""
 
     def _machine_and_commit(self) -> tuple[dict, dict]:
         if self._infos is None:  # once per run: they run git and read the CPU's details
@@ -47,4 +50,8 @@ class ResultWriter:
         return output
 
     def write(self, complete: bool) -> None:
-        write_json_atomically(self.path, self.build(complete))
+        began = time.perf_counter()
+        try:
+            write_json_atomically(self.path, self.build(complete))
+        finally:
+            self.seconds += time.perf_counter() - began

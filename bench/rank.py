@@ -15,8 +15,9 @@ import torch
 import torch.distributed as dist
 
 from bench.context import RankContext, torch_dtype
-from bench.measure import run_rounds
+from bench.measure import freeze_persistent, run_rounds
 from bench.ops import Unsupported, make_operation
+from bench.planted import planted_fraction
 from bench.profiles import RoundSettings
 from bench.state_tree import state_bytes, tensor_count
 
@@ -68,21 +69,35 @@ def execute_case(ctx: RankContext, spec: dict[str, Any], settings: RoundSettings
         op = make_operation(ctx, spec)
         op.setup()
         reply["setup_s"] = time.perf_counter() - started
-        samples, last_result = run_rounds(op, ctx, settings)
+        samples, last_result = run_rounds(op, ctx, settings, planted_fraction(spec["api"], spec["op"]))
+        checks_began = time.perf_counter()
         reply["correct"] = op.verify(last_result)
         counted = op.counted_state(last_result)
         reply["bytes_global"], reply["bytes_local"] = state_bytes(counted)
         reply["tensors"] = tensor_count(counted)
+        samples.spans_s["checks"] = time.perf_counter() - checks_began
         reply.update(times_s=samples.times_s, peak_rss_bytes=samples.peak_rss_bytes,
                      peak_cuda_allocated_bytes=samples.peak_cuda_allocated_bytes,
                      peak_cuda_reserved_bytes=samples.peak_cuda_reserved_bytes, phases_s=samples.phases_s,
                      details_s=samples.details_s, rss_after_round_bytes=samples.rss_after_round_bytes,
-                     op_runs_before_round=samples.op_runs_before_round,
+                     op_runs_before_round=samples.op_runs_before_round, cpu_s=samples.cpu_s,
+                     io_bytes=samples.io_bytes, spans_s={"setup": reply["setup_s"], **samples.spans_s},
                      effective_options=op.effective_options, notes=op.notes, extra=op.extra)
     except Exception as exc:  # a rank must answer whatever torch does; the parent decides what it means
         reply["status"] = "unsupported" if is_refusal(exc) else "error"
         reply["message"] = f"{type(exc).__name__}: {exc}".strip()[:2000]
         reply["traceback"] = short_traceback(exc)
+    return reply
+
+
+def answer_case(ctx: RankContext, spec: dict[str, Any], settings: RoundSettings) -> dict[str, Any]:
+    """execute_case, then the collection of what the case left (its objects are released once it returns), timed:
+    the reply's `cleanup_s` and `rank_case_s` (from the case's arrival to its reply) are parts of the run's
+    wall-time accounting."""
+    began = time.perf_counter()
+    reply = execute_case(ctx, spec, settings)
+    reply["cleanup_s"] = freeze_persistent()
+    reply["rank_case_s"] = time.perf_counter() - began
     return reply
 
 
@@ -145,6 +160,7 @@ def rank_main(rank: int, world_size: int, mesh_shape: tuple[int, ...], store_por
         store = dist.TCPStore("127.0.0.1", store_port, world_size, is_master=False)
         dist.init_process_group(backend, store=store, rank=rank, world_size=world_size)
     ctx = make_context(rank, world_size, tuple(mesh_shape))
+    freeze_persistent()
     conn.send({"ready": True, "rank": rank, "threads": torch.get_num_threads(), "backend": ctx.backend,
                "device": ctx.device.type, "dtype": str(ctx.dtype).removeprefix("torch."), "simulated": simulated})
     try:
@@ -153,7 +169,7 @@ def rank_main(rank: int, world_size: int, mesh_shape: tuple[int, ...], store_por
             if message["command"] == "stop":
                 break
             if message["command"] == "case":
-                conn.send(execute_case(ctx, message["spec"], message["settings"]))
+                conn.send(answer_case(ctx, message["spec"], message["settings"]))
             elif message["command"] == "call":
                 conn.send(call_function(ctx, message["target"], message["kwargs"]))
     except (EOFError, BrokenPipeError):

@@ -10,7 +10,7 @@ from functools import lru_cache
 from typing import Any
 
 from bench.matrix import Case
-from bench.phases import phase_fields
+from bench.phases import by_name, phase_fields
 from bench.profiles import RoundSettings
 from bench.stats import round_times, summarize
 from bench.world import CaseOutcome
@@ -23,7 +23,8 @@ REQUIRED_FIELDS = (
     "world_size", "mesh_shape", "device", "backend", "dtype", "status", "message", "rank_times_s",
     "bytes_global", "bytes_per_rank", "peak_rss_bytes", "peak_cuda_bytes", "correct",
     "bytes_written", "files_written", "ceiling", "fraction_of_ceiling", "phases_s", "phases_add_up",
-    "rss_after_round_bytes", "rss_growth_per_save_bytes", "simulated",
+    "rss_after_round_bytes", "rss_growth_per_save_bytes", "simulated", "rank_cpu_s", "round_cpu_s", "io_bytes",
+    "spans_s",
 )
 
 
@@ -54,6 +55,17 @@ def _max_or_none(values: list[int | None]) -> int | None:
     return max(known) if known else None
 
 
+def _cost_fields(replies: list[dict[str, Any]], rounds: int) -> dict[str, Any]:
+    """CPU time and I/O of an `ok` case's rounds; empty where the ranks did not report them for every round."""
+    cpu = [reply.get("cpu_s") or [] for reply in replies]
+    if any(len(values) != rounds for values in cpu):
+        return {}
+    rank_cpu = [list(row) for row in zip(*cpu)]
+    round_cpu = round_times(rank_cpu)
+    return {"rank_cpu_s": rank_cpu, "round_cpu_s": round_cpu, "cpu_stats": summarize(round_cpu).as_dict(),
+            "io_bytes": by_name([reply.get("io_bytes") or [] for reply in replies])}
+
+
 def build_record(case: Case, outcome: CaseOutcome, settings: RoundSettings, *, device: str, backend: str,
                  dtype: str, threads_per_rank: int | None = None) -> dict[str, Any]:
     params, uneven = model_facts(case.model)
@@ -70,6 +82,11 @@ def build_record(case: Case, outcome: CaseOutcome, settings: RoundSettings, *, d
         "device": device, "backend": backend, "dtype": dtype, "threads_per_rank": threads_per_rank,
         "status": outcome.status, "message": outcome.message,
         "warmup_rounds": settings.warmup_rounds, "rank_times_s": [], "round_times_s": [], "stats": None,
+        # beside wall time (bench/round_costs.py): CPU time per round and rank, its slowest rank per round (the
+        # reduction of round_times_s), and /proc/self/io deltas {counter: rounds x ranks}
+        "rank_cpu_s": [], "round_cpu_s": [], "cpu_stats": None, "io_bytes": {},
+        # where each rank's time in the case went (bench/measure.py), the parts of the run's wall-time accounting
+        "spans_s": _per_rank(replies, "spans_s"),
         "bytes_global": _max_or_none(_per_rank(replies, "bytes_global")),
         "bytes_per_rank": _per_rank(replies, "bytes_local"),
         "throughput_gbps": None,
@@ -107,6 +124,7 @@ def build_record(case: Case, outcome: CaseOutcome, settings: RoundSettings, *, d
     record.update(phase_fields(case.op, replies, rank_times))
     summary = summarize(record["round_times_s"])
     record["stats"] = summary.as_dict()
+    record.update(_cost_fields(replies, len(rank_times)))
     if record["bytes_global"] and summary.median_s > 0:
         record["throughput_gbps"] = record["bytes_global"] / summary.median_s / 1e9
     if any(reply.get("peak_cuda_allocated_bytes") is not None for reply in replies):

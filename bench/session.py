@@ -17,6 +17,7 @@ from bench.profiles import Profile, RoundSettings
 from bench.record import build_record, model_facts
 from bench.run_info import start_run_info
 from bench.turns import CEILINGS_POSITION, FINAL_POSITION, TurnClient, config_from_env
+from bench.wall_accounting import WallAccount, process_age_s
 from bench.world import CaseOutcome, World, WorldStartError
 
 
@@ -65,6 +66,11 @@ class BenchSession:
     def __init__(self, profile: Profile, settings: RoundSettings, *, checkpoint_parent: str | None = None,
                  fsync: bool = True, ceiling_bytes: int = 256 * 2**20, first_sequence: int = 0,
                  host_memory_cap_bytes: int | None = None) -> None:
+        began = time.perf_counter()
+        self._process_began = began - (process_age_s() or 0.0)
+        self.account = WallAccount()
+        """Where the run's wall time went (bench/wall_accounting.py); world starts are the pool's own count."""
+        self.account.add("startup", began - self._process_began)
         self.profile = profile
         self.settings = settings
         self.pool = make_pool()  # a pool of local worlds, or the ranks a launcher started (bench/launched.py)
@@ -87,6 +93,7 @@ class BenchSession:
                                             "block_rounds": self.turns.block_rounds, "rewarm_rounds": 1}
         self.end_turn()
         self._began = time.perf_counter()
+        self.account.add("run_info_and_ceilings", self._began - began)
 
     def _connect_turns(self) -> TurnClient | None:
         config = config_from_env()
@@ -106,6 +113,7 @@ class BenchSession:
         """The checkpoint of `model` in `dtype` saved by the world of `mesh_shape`, saved once per run on first need."""
         key = (model, mesh_shape, dtype)
         if key not in self._sources:
+            began, starts_s = time.perf_counter(), self._world_start_s()
             folder = make_private_dir(self.checkpoint_root, prefix=f"source-{model}-{mesh_label(mesh_shape)}-")
             try:
                 self.pool.get(mesh_shape).call("bench.ops.dcp:save_source_checkpoint", model=model,
@@ -114,8 +122,14 @@ class BenchSession:
                 remove_tree(folder)
                 raise SourceCheckpointError(f"saving the checkpoint to load on mesh "
                                             f"{mesh_label(mesh_shape)} failed: {exc}") from None
+            finally:
+                self.account.add("source_checkpoints",
+                                 time.perf_counter() - began - (self._world_start_s() - starts_s))
             self._sources[key] = folder
         return self._sources[key]
+
+    def _world_start_s(self) -> float:
+        return self.pool.start_stats()[1]
 
     def memory_shortfall(self, case: Case) -> str | None:
         device_total = device_total_bytes()
@@ -137,8 +151,12 @@ class BenchSession:
                     spec["source_checkpoint"] = str(self.source_checkpoint(case.model, parse_mesh_label(saved_on),
                                                                            case.dtype))
                     world = self.pool.get(case.mesh_shape)  # the same world, unless the source's start stopped it
+                began, starts_s = time.perf_counter(), self._world_start_s()
                 outcome = world.run_case(spec, settings_for(case, self.settings),
                                          case_timeout_s(self.settings, case, self.profile.timeout_base_params))
+                waited = time.perf_counter() - began - (self._world_start_s() - starts_s)
+                rank0 = outcome.replies[0] if outcome.replies else None
+                self.account.add("messaging", waited - self.account.add_rank_reply(rank0))
             except (WorldStartError, SourceCheckpointError) as exc:
                 outcome = CaseOutcome("error", str(exc), [None] * case.process_count)
             if outcome.status == "error":
@@ -148,6 +166,14 @@ class BenchSession:
             remove_tree(folder)  # also after a failed, killed or interrupted case: nothing is left on disk
 
     def measure(self, case: Case) -> dict[str, Any]:
+        began, starts_s, parts_s = time.perf_counter(), self._world_start_s(), self.account.total()
+        try:
+            return self._measure(case)
+        finally:  # what the parts added during the case do not explain
+            self.account.add("case_bookkeeping", time.perf_counter() - began - (self._world_start_s() - starts_s)
+                             - (self.account.total() - parts_s))
+
+    def _measure(self, case: Case) -> dict[str, Any]:
         self._take_turn(self.first_sequence + len(self.records), case.id)  # ended by end_turn, or the next case
         reason = self.memory_shortfall(case)  # checked first: a case that cannot fit starts no world
         if reason:
@@ -161,21 +187,26 @@ class BenchSession:
         self.records.append(record)
         return record
 
-    def finished_run_info(self) -> dict[str, Any]:
+    def finished_run_info(self, writing_s: float = 0.0) -> dict[str, Any]:
+        """`writing_s`: the seconds spent rewriting the result file so far (bench/progress.py)."""
         starts, start_s = self.pool.start_stats()
+        wall_s = time.perf_counter() - self._process_began
         counts: dict[str, int] = {}
         for record in self.records:
             counts[record["status"]] = counts.get(record["status"], 0) + 1
         return {**self.run_info, "duration_s": time.perf_counter() - self._began, "world_starts": starts,
                 "world_start_s": start_s, "cases": len(self.records), "status_counts": counts,
-                "rank_pids": self.pool.rank_pids(), "launch": self.pool.launch_info()}
+                "rank_pids": self.pool.rank_pids(), "launch": self.pool.launch_info(),
+                "wall_time": self.account.table(wall_s, world_starts=start_s, writing_results=writing_s)}
 
     def close(self) -> None:
         try:
             if self.turns and not self.turns.interrupted:
                 self._take_turn(FINAL_POSITION, "close")  # stopping worlds must not disturb the other side's rounds
         finally:  # also when Ctrl-C or SIGTERM cut that wait short
+            began = time.perf_counter()
             self.pool.close()
+            self.account.add("closing_worlds", time.perf_counter() - began)
             remove_tree(self.checkpoint_root)
             if self.turns:
                 self.turns.close()

@@ -13,6 +13,7 @@ from typing import Any
 from analysis.load import SIMULATED_LABEL, ResultFileError, options_label, read_result_file, records_of
 from bench.matrix import mesh_label
 from bench.stats import UNSTABLE_RCV
+from bench.wall_accounting import format_table as format_wall_table
 
 
 def records(data: dict[str, Any]) -> list[dict[str, Any]]:
@@ -35,6 +36,7 @@ def table_rows(cases: list[dict[str, Any]], device_peaks: bool = False) -> list[
             record["api"], record["op"], record["state_dict_type"] or "-", options_label(record["options"]),
             record["model"] or "-", mesh_label(record["mesh_shape"]) + (" sim" if record.get("simulated") else ""),
             _fmt(stats.get("median_s"), 1e3, 3), _fmt(stats.get("iqr_s"), 1e3, 3),
+            _fmt((record.get("cpu_stats") or {}).get("median_s"), 1e3, 3),
             _fmt(record.get("throughput_gbps"), 1, 3), _fmt(record.get("fraction_of_ceiling"), 100, 1),
             _fmt(max(peaks) if peaks else None, 1 / 2**20, 2),
             {True: "yes", False: "NO", None: "-"}[record.get("correct")],
@@ -46,7 +48,7 @@ def table_rows(cases: list[dict[str, Any]], device_peaks: bool = False) -> list[
     return rows
 
 
-HEADER = ["api", "op", "type", "options", "model", "mesh", "median ms", "IQR ms", "GB/s", "% ceiling", "peak MiB",
+HEADER = ["api", "op", "type", "options", "model", "mesh", "median ms", "IQR ms", "CPU ms", "GB/s", "% ceiling", "peak MiB",
           "correct", "status"]
 DEVICE_HEADER = HEADER[:-2] + ["GPU MiB"] + HEADER[-2:]
 
@@ -88,6 +90,7 @@ def summarize_file(path: str | Path) -> str:
     if any(r.get("simulated") for r in cases):
         lines.append(f"mesh N sim: {SIMULATED_LABEL}: one process played rank 0 of N ranks; rank-local work is real, "
                      "collectives cost nothing")
+    lines.append("CPU ms: median over rounds of the slowest rank's CPU time (user + system, all its threads) in the op")
     lines.append("peak MiB: the largest rank's peak RSS during the op over its RSS before it (an untimed round); "
                  "GB/s: global logical bytes / median; % ceiling: GB/s over the machine's matching ceiling")
     if on_gpus:
@@ -98,6 +101,7 @@ def summarize_file(path: str | Path) -> str:
                 if name.endswith("_gbps")]
     if measured:
         lines.append(f"ceilings (GB/s, {ceilings.get('folder')}): " + ", ".join(measured))
+    lines += format_wall_table(run.get("wall_time") or {})
     lines.append(f"results: {path}")
     return "\n".join(lines)
 

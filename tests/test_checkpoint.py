@@ -63,6 +63,12 @@ def test_a_save_is_timed_in_phases_that_cover_the_round(session):
         assert 0.95 <= cover <= 1.05, (rank, cover)
     assert len(record["rss_growth_per_save_bytes"]) == 2
     assert record["bytes_written"] >= record["bytes_global"]  # data plus metadata
+    # /proc/self/io per round and rank: each rank's write() calls carry at least its own shard's bytes
+    assert set(record["io_bytes"]) == {"rchar", "wchar", "read_bytes", "write_bytes"}
+    for rows in record["io_bytes"].values():
+        assert len(rows) == 5 and all(len(row) == 2 and all(v >= 0 for v in row) for row in rows)
+    for row in record["io_bytes"]["wchar"]:
+        assert all(written >= local for written, local in zip(row, record["bytes_per_rank"])), row
 
 
 def test_async_save_records_blocking_staging_and_total(session):

@@ -38,11 +38,33 @@ def test_result_file_has_run_info_and_complete_records(run_file):
         # pytest-benchmark's statistics are the ranks' own round times, replayed
         assert bench["stats"]["data"] == pytest.approx(record["round_times_s"])
         assert bench["stats"]["median"] == pytest.approx(record["stats"]["median_s"])
+        # CPU time for every rank and round, reduced per round as wall time is (the slowest rank)
+        assert [len(row) for row in record["rank_cpu_s"]] == [2, 2, 2]
+        assert all(v >= 0 for row in record["rank_cpu_s"] for v in row)
+        assert record["round_cpu_s"] == [max(row) for row in record["rank_cpu_s"]]
+        assert record["cpu_stats"]["rounds"] == 3
+        assert all(len(rows) == 3 for rows in record["io_bytes"].values()) and record["io_bytes"]
+        spans = {"setup", "rounds", "timed", "memory_round", "checks"}
+        assert all(set(rank_spans) >= spans for rank_spans in record["spans_s"])
     assert timed["fsdp2"]["extra_info"]["correct"] is True
     assert timed["null"]["extra_info"]["correct"] is None
     untimed = data["untimed_cases"]
     assert [u["extra_info"]["status"] for u in untimed] == ["unsupported"]
     assert "LOCAL_STATE_DICT" in untimed[0]["extra_info"]["message"]
+
+
+def test_the_wall_time_table_adds_up_to_the_run(run_file):
+    data = json.loads(run_file.read_text())
+    table = data["run"]["wall_time"]
+    parts = table["parts_s"]
+    assert all(seconds >= 0 for seconds in parts.values())
+    assert sum(parts.values()) + table["unexplained_s"] == pytest.approx(table["wall_s"])
+    # the timed part is exactly the measured rounds of the slowest rank, as the records hold them
+    timed = sum(sum(b["extra_info"]["round_times_s"]) for b in data["benchmarks"])
+    assert parts["timed"] == pytest.approx(timed, rel=1e-6)
+    assert parts["world_starts"] == pytest.approx(data["run"]["world_start_s"])
+    assert parts["startup"] > 0 and parts["setup"] > 0 and parts["writing_results"] > 0
+    assert table["wall_s"] >= data["run"]["duration_s"]  # the process began before the session
 
 
 def test_summary_prints_a_row_per_case_and_the_path(run_file):
