@@ -5,7 +5,9 @@
 #   ./run_bench.sh nightly [--profile P] [--machine NAME] [--history-runs N] [--baseline FILE] [--results-dir DIR]
 #                  [--python PY] [-- ...]
 #   ./run_bench.sh compare --a PYTHON_A --b PYTHON_B [PROFILE] [--label-a L] [--label-b L] [--passes N]
-#                  [--rounds N] [--block-rounds N] [--results-dir DIR] [-- PYTEST_ARGS...]
+#                  [--rounds N] [--block-rounds N] [--budget-min N] [--results-dir DIR] [-- PYTEST_ARGS...]
+#   ./run_bench.sh calibrate [PROFILE] [--slowdown P%] [--ops OP[=P%],...] [--budget-min N] [--passes N]
+#                  [--python PY] [--results-dir DIR] [-- PYTEST_ARGS...]
 #   ./run_bench.sh test [-- PYTEST_ARGS...]
 #
 # Settings come from flags, with environment variables as defaults (as torchtitan's run script does).
@@ -21,7 +23,7 @@ PYTHON=${PYTHON:-"python3"}
 TORCH_SPEC=${TORCH_SPEC:-"torch==2.13.0"}  # installed only when the interpreter has no torch at all
 
 usage() {
-  sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
   cat <<'EOT'
 
   PROFILE            quick (default; about 11 minutes on 2 cores), nightly, full or gpu [env PROFILE]
@@ -51,6 +53,14 @@ usage() {
   --passes N         compare: passes, each with fresh processes (default 4)             [env PASSES]
   --rounds N         compare: measured rounds per case, side and pass (default 6)       [env ROUNDS]
   --block-rounds N   compare: rounds per turn (default 3)                              [env BLOCK_ROUNDS]
+  --budget-min N     compare, calibrate: as many passes as fit in N minutes, judged by the first pass
+                                                                                        [env BUDGET_MIN]
+
+  calibrate          what this machine can see: a compare of the installed torch against itself with a known
+                     slowdown planted in side B's ops; prints per metric (wall, cpu) the share of planted cases
+                     flagged, false flags among the others, the minimum detectable effect, the time it took
+  --ops OP[=P%],...  ops to slow down, OP or API:OP (default fsdp2:get_optim=10%,fsdp2:set_model=20%)
+  --slowdown P%      the slowdown of an op named without one (default 10%)
 EOT
 }
 
@@ -60,15 +70,18 @@ extra=()
 PYTHON_A=${PYTHON_A:-""}
 PYTHON_B=${PYTHON_B:-""}
 compare_args=()
+calibrate_args=()
 while (($#)); do
   case "$1" in
     -h|--help) usage; exit 0 ;;
     test) mode=test ;;
     nightly) mode=nightly ;;
     compare) mode=compare ;;
+    calibrate) mode=calibrate ;;
+    --ops|--slowdown) calibrate_args+=("$1" "${2:?$1 needs a value}"); shift ;;
     --a) PYTHON_A=${2:?--a needs a value}; shift ;;
     --b) PYTHON_B=${2:?--b needs a value}; shift ;;
-    --label-a|--label-b|--passes|--rounds|--block-rounds) compare_args+=("$1" "${2:?$1 needs a value}"); shift ;;
+    --label-a|--label-b|--passes|--rounds|--block-rounds|--budget-min) compare_args+=("$1" "${2:?$1 needs a value}"); shift ;;
     quick|full|gpu) PROFILE=$1 ;;
     --profile) PROFILE=${2:?--profile needs a value}; shift ;;
     --results-dir) RESULTS_DIR=${2:?--results-dir needs a value}; shift ;;
@@ -121,6 +134,13 @@ if [[ $mode == test ]]; then
 fi
 
 fail() { echo "run_bench.sh: error: $*" >&2; exit 2; }
+if [[ $mode == calibrate ]]; then
+  for option in "${compare_args[@]}"; do
+    [[ $option != --label-a && $option != --label-b ]] || fail "calibrate names its sides itself: leave out $option"
+  done
+  exec "$PYTHON" -m bench.calibrate --python "$PYTHON" --profile "$PROFILE" --results-dir "$RESULTS_DIR" \
+    "${calibrate_args[@]}" "${compare_args[@]}" -- "${extra[@]}"
+fi
 [[ -z $BASELINE || -e $BASELINE ]] || compgen -G "$BASELINE" >/dev/null || fail "baseline $BASELINE: no such file"
 [[ $mode != nightly || $HISTORY_RUNS =~ ^[0-9]+$ && $((10#$HISTORY_RUNS)) -ge 1 ]] \
   || fail "--history-runs must be a whole number of 1 or more, not '$HISTORY_RUNS'"

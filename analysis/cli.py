@@ -12,6 +12,7 @@ from pathlib import Path
 
 from analysis.compare import CompareSettings, compare_runs
 from analysis.load import ResultFileError, load_frame, load_runs
+from analysis.metrics import DEFAULT_METRIC, METRICS
 from analysis.render import FORMATS, render_comparison, render_trend
 from analysis.trend import ORDERS, all_steps
 
@@ -78,12 +79,16 @@ def _parser() -> argparse.ArgumentParser:
     nightly.add_argument("--pytest-status", type=int, help="the benchmark run's exit code (2 or more: broken)")
     nightly.add_argument("--report-dir", help="where the history report goes (default: no report)")
     nightly.add_argument("--threshold", type=parse_threshold, default=0.05)
+    for command in (compare, trend, report, nightly):
+        command.add_argument("--metric", choices=tuple(METRICS), default=DEFAULT_METRIC,
+                             help="the per-round measurement judged: wall time (default) or cpu, the rank's CPU "
+                                  "time (blind to waiting; see docs/measuring.md)")
     return parser
 
 
 def run_compare(args: argparse.Namespace) -> int:
     settings = CompareSettings(threshold=args.threshold, correction=args.correction)
-    comparison = compare_runs(load_runs([args.base]), load_runs([args.new]), settings)
+    comparison = compare_runs(load_runs([args.base], args.metric), load_runs([args.new], args.metric), settings)
     for warning in comparison.summary["comparability_warnings"]:  # also on stderr: seen when stdout is a file
         print(f"warning: {warning}", file=sys.stderr)
     if args.labels:
@@ -93,7 +98,7 @@ def run_compare(args: argparse.Namespace) -> int:
 
 
 def run_trend(args: argparse.Namespace) -> int:
-    frame = load_frame(args.results)
+    frame = load_frame(args.results, args.metric)
     series, steps = all_steps(frame, args.order)
     runs = int(frame["run_file"].nunique()) if len(frame) else 0
     print(render_trend(series, steps, runs, args.order, args.format))
@@ -106,7 +111,7 @@ def run_report(args: argparse.Namespace) -> int:
     )
 
     path = write_report(args.results, args.output, baseline=args.baseline, threshold=args.threshold,
-                        labels=args.labels, all_runs=args.all_runs)
+                        labels=args.labels, all_runs=args.all_runs, metric=args.metric)
     print(f"report: {path}")
     return 0
 
@@ -117,7 +122,7 @@ def run_nightly(args: argparse.Namespace) -> int:
     history_runs = parse_history_runs(args.history_runs)  # ValueError: one line, exit 2 (main)
     code, lines = nightly(Path(args.run), Path(args.history), baseline=args.baseline and Path(args.baseline),
                           pytest_status=args.pytest_status, report_dir=args.report_dir and Path(args.report_dir),
-                          threshold=args.threshold, history_runs=history_runs)
+                          threshold=args.threshold, history_runs=history_runs, metric=args.metric)
     print("\n".join(lines))
     return code
 

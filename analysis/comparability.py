@@ -24,7 +24,8 @@ def _thread_settings(run: dict[str, Any]) -> Any:
     if not isinstance(threads, dict):
         return NOT_RECORDED
     named = [f"{name}={value}" for name, value in sorted((threads.get("environment") or {}).items()) if value]
-    return f"{threads.get('rule')}; " + (", ".join(named) or "no thread variables set")
+    pinned = "ranks pinned to cores; " if threads.get("pinned") else ""
+    return f"{threads.get('rule')}; {pinned}" + (", ".join(named) or "no thread variables set")
 
 
 def _get(*path: str) -> Callable[[dict[str, Any]], Any]:

@@ -28,6 +28,7 @@ import pandas as pd
 
 from analysis.case_samples import CASE_FIELDS, MEMORY_METRICS, CaseSide, case_sides, memory_bytes
 from analysis.comparability import comparability_warnings
+from analysis.metrics import DEFAULT_METRIC
 from analysis.run_tests import RunTest, choose_design, raw_variances, run_test
 from analysis.stats import CONFIDENCE, CORRECTIONS, geometric_mean, mde, moderation_prior
 
@@ -264,4 +265,5 @@ def compare_runs(base: list[tuple[Path, dict[str, Any]]], new: list[tuple[Path, 
 
     comparison = compare_frames(frame_of_runs(base), frame_of_runs(new), settings)
     comparison.summary["comparability_warnings"] = comparability_warnings(base, new)
+    comparison.summary["metric"] = next((data["run"].get("metric") for _, data in base + new), DEFAULT_METRIC)
     return comparison

@@ -13,6 +13,8 @@ from typing import Any, Iterable
 
 import pandas as pd
 
+from analysis.metrics import DEFAULT_METRIC, check_metric, select_metric
+
 # Schema versions of the `run` object that the suite has written and this package reads.
 READABLE_SCHEMA_VERSIONS = (1,)
 STATUSES = ("ok", "unsupported", "error", "timeout", "skipped")
@@ -150,17 +152,29 @@ def frame_of_file(path: Path, data: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def load_runs(sources: Iterable[str | Path]) -> list[tuple[Path, dict[str, Any]]]:
-    """(path, checked JSON) of every result file the sources name, in the order of their start times."""
-    runs = [(path, read_result_file(path)) for path in expand_sources(sources)]
+def read_with_metric(path: str | Path, metric: str = DEFAULT_METRIC) -> dict[str, Any]:
+    """read_result_file, with `metric`'s rounds as every timed record's round_times_s (analysis/metrics.py)."""
+    data = read_result_file(path)
+    try:
+        select_metric(path, data, metric, records_of(data))
+    except ValueError as exc:
+        raise ResultFileError(str(exc)) from None
+    return data
+
+
+def load_runs(sources: Iterable[str | Path], metric: str = DEFAULT_METRIC) -> list[tuple[Path, dict[str, Any]]]:
+    """(path, checked JSON) of every result file the sources name, in the order of their start times, holding
+    `metric`'s rounds."""
+    check_metric(metric)
+    runs = [(path, read_with_metric(path, metric)) for path in expand_sources(sources)]
     return sorted(runs, key=lambda pr: (str(pr[1]["run"].get("started_at") or ""), str(pr[0])))
 
 
-def load_frame(sources: Iterable[str | Path] | str | Path) -> pd.DataFrame:
+def load_frame(sources: Iterable[str | Path] | str | Path, metric: str = DEFAULT_METRIC) -> pd.DataFrame:
     """One frame of every case of every run the sources name (a file, a folder, a glob, or a list of them)."""
     if isinstance(sources, (str, Path)):
         sources = [sources]
-    return frame_of_runs(load_runs(sources))
+    return frame_of_runs(load_runs(sources, metric))
 
 
 def frame_of_runs(runs: list[tuple[Path, dict[str, Any]]]) -> pd.DataFrame:

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from analysis.compare import MIN_MEMORY_CHANGE_BYTES, CompareSettings, Comparison, compare_runs
-from analysis.load import ResultFileError, expand_sources, load_runs, read_result_file, records_of
+from analysis.load import ResultFileError, expand_sources, load_runs, read_result_file, read_with_metric, records_of
+from analysis.metrics import DEFAULT_METRIC
 from analysis.render import render_comparison
 
 OK, REGRESSION, BROKEN = 0, 1, 2
@@ -79,7 +80,8 @@ def _started(data: dict[str, Any]) -> str:
     return str(data["run"].get("started_at") or "")
 
 
-def pick_baseline(history: Path, run_path: Path, run: dict[str, Any], runs: int = HISTORY_RUNS) -> BaselineChoice:
+def pick_baseline(history: Path, run_path: Path, run: dict[str, Any], runs: int = HISTORY_RUNS,
+                  metric: str = DEFAULT_METRIC) -> BaselineChoice:
     """The last `runs` successful nightlies in `history` before `run`: same profile, complete, with ok cases.
     Unreadable files and failed runs are passed over (and said so), never chosen."""
     runs = parse_history_runs(runs)
@@ -89,7 +91,7 @@ def pick_baseline(history: Path, run_path: Path, run: dict[str, Any], runs: int 
         if path.resolve() == run_path.resolve():
             continue
         try:
-            other = read_result_file(path)
+            other = read_with_metric(path, metric)
         except ResultFileError as exc:
             unreadable.append(f"{path.name}: unreadable ({exc})")
             continue
@@ -112,10 +114,10 @@ def pick_baseline(history: Path, run_path: Path, run: dict[str, Any], runs: int 
     return BaselineChoice(chosen[::-1], passed_over, same_profile)
 
 
-def given_baseline(baseline: Path, run_path: Path) -> list[tuple[Path, dict[str, Any]]]:
+def given_baseline(baseline: Path, run_path: Path, metric: str = DEFAULT_METRIC) -> list[tuple[Path, dict[str, Any]]]:
     """Exactly the runs --baseline names (a file, a folder or a glob), oldest first, less the run judged itself.
     Raises ResultFileError (bad input) when one cannot be read or none is left."""
-    runs = [(path, data) for path, data in load_runs([baseline]) if path.resolve() != run_path.resolve()]
+    runs = [(path, data) for path, data in load_runs([baseline], metric) if path.resolve() != run_path.resolve()]
     if not runs:
         raise ResultFileError(f"{baseline}: names no run other than the one judged")
     return runs
@@ -202,22 +204,23 @@ def short_summary(run_path: Path, run: dict[str, Any], *, broken: str | None, ch
 
 def nightly(run_path: Path, history: Path, *, baseline: Path | None = None, pytest_status: int | None = None,
             report_dir: Path | None = None, threshold: float = 0.05,
-            history_runs: int = HISTORY_RUNS) -> tuple[int, list[str]]:
+            history_runs: int = HISTORY_RUNS, metric: str = DEFAULT_METRIC) -> tuple[int, list[str]]:
     """Judge a finished nightly run against the last `history_runs` good runs of its profile in `history` (or the
-    runs `baseline` names). Returns (exit code, lines to print). Raises ResultFileError or ValueError on bad input."""
+    runs `baseline` names), on `metric` (analysis/metrics.py). Returns (exit code, lines to print). Raises
+    ResultFileError or ValueError on bad input."""
     history_runs = parse_history_runs(history_runs)
-    data = read_result_file(run_path)
+    data = read_with_metric(run_path, metric)
     run = data["run"]
     broken = broken_reason(data, pytest_status)
     if broken:
         return BROKEN, short_summary(run_path, run, broken=broken, choice=None, comparison=None, report=None,
                                      exit_code=BROKEN)
     if baseline is not None:
-        given = given_baseline(baseline, run_path)  # a bad --baseline is bad input: one line, exit 2
-        choice = pick_baseline(history, run_path, run, history_runs)  # for the history's readable files
+        given = given_baseline(baseline, run_path, metric)  # a bad --baseline is bad input: one line, exit 2
+        choice = pick_baseline(history, run_path, run, history_runs, metric)  # for the history's readable files
         choice.runs, choice.passed_over, choice.given = given, [], baseline
     else:
-        choice = pick_baseline(history, run_path, run, history_runs)
+        choice = pick_baseline(history, run_path, run, history_runs, metric)
     lines: list[str] = []
     comparison = None
     if choice.runs:
@@ -233,7 +236,8 @@ def nightly(run_path: Path, history: Path, *, baseline: Path | None = None, pyte
             write_report,  # matplotlib is slow to import: only here
         )
 
-        report = write_report(choice.history, report_dir, baseline=choice.paths or None, threshold=threshold)
+        report = write_report(choice.history, report_dir, baseline=choice.paths or None, threshold=threshold,
+                              metric=metric)
     code = REGRESSION if comparison is not None and comparison.summary["flagged_regressions"] else OK
     return code, lines + short_summary(run_path, run, broken=None, choice=choice, comparison=comparison,
                                        report=report, exit_code=code)

@@ -9,6 +9,7 @@ from typing import Any, Sequence
 import pandas as pd
 
 from analysis.compare import MEMORY_METRICS, Comparison
+from analysis.metrics import DEFAULT_METRIC, DESCRIPTIONS
 from analysis.trend import MIN_SEGMENT_RUNS, Step
 
 FORMATS = ("text", "markdown", "json")
@@ -96,6 +97,8 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
     for metric, counts_by_verdict in summary["memory_verdicts"].items():
         if counts_by_verdict:
             lines.append(f"{metric} memory: " + ", ".join(f"{n} {v}" for v, n in counts_by_verdict.items()))
+    if summary.get("metric", DEFAULT_METRIC) != DEFAULT_METRIC:
+        lines.append(f"metric: {DESCRIPTIONS[summary['metric']]} per round, in place of wall time")
     lines.append(test_unit_line(summary))
     lines.append(mde_line(summary))
     family = {"holm": "the chance of any false flag", "bh": "the expected share of false flags"}

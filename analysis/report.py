@@ -9,7 +9,7 @@ from analysis import report_sections as sections
 from analysis.compare import CompareSettings, compare_frames
 from analysis.html_page import Page
 from analysis.load import ResultFileError, concat_frames, frame_of_file, frame_of_runs, load_runs
-
+from analysis.metrics import DEFAULT_METRIC
 
 HISTORY_RUNS = 10
 """Without a --baseline, the latest run is judged against this many runs before it."""
@@ -17,18 +17,20 @@ HISTORY_RUNS = 10
 
 def write_report(results: str | Path | list[Path], out_dir: str | Path, *,
                  baseline: str | Path | list[Path] | None = None,
-                 threshold: float = 0.05, labels: dict[str, str] | None = None, all_runs: bool = False) -> Path:
+                 threshold: float = 0.05, labels: dict[str, str] | None = None, all_runs: bool = False,
+                 metric: str = DEFAULT_METRIC) -> Path:
     """The report of the latest run in `results`, compared with `baseline` (a file, folder or glob; default: the
     HISTORY_RUNS runs before the latest). With `all_runs`, every run of `results` is compared with every run of
-    `baseline`, each run one sample of the time test (compare mode's passes)."""
-    runs = load_runs(results if isinstance(results, list) else [results])
+    `baseline`, each run one sample of the time test (compare mode's passes). `metric`: the rounds judged and
+    charted (analysis/metrics.py)."""
+    runs = load_runs(results if isinstance(results, list) else [results], metric)
     if not runs:
         raise ResultFileError(f"{results}: no result files")
     frames = [frame_of_file(path, data) for path, data in runs]
     latest_path, latest = runs[-1]
     frame = frames[-1]
     if baseline is not None:
-        base_runs = load_runs(baseline if isinstance(baseline, list) else [baseline])
+        base_runs = load_runs(baseline if isinstance(baseline, list) else [baseline], metric)
         base_path = base_runs[0][0] if len(base_runs) == 1 else f"{baseline} ({len(base_runs)} runs)"
         base_frame = frame_of_runs(base_runs)
     elif len(runs) > 1:  # the history before the latest run, each run one sample (analysis.run_tests: history)

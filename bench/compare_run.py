@@ -33,6 +33,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.planted import PLANT_ENV
 from bench.turn_server import Coordinator
 from bench.turns import DRIVER_PID_ENV, SIDES, TURN_ENV, alternates, env_value
 
@@ -42,6 +43,7 @@ USAGE_ERROR = 4  # pytest's, for an option it does not know
 INTERRUPT_GRACE_S = 30.0
 PROG = "statedict-bench compare"
 MAX_PASSES = 99
+DEFAULT_PASSES = 4
 PASS_NAME = "pass{:02d}"  # pass01..pass99 sort in pass order
 PASS_GLOB = "pass[0-9][0-9]"  # complete passes only: an incomplete one is renamed passNN-incomplete
 # What a side imports (the suite, its pytest plugin, the reader of result files it shares with analysis).
@@ -86,7 +88,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="the run's folder is made in DIR/compare (default results) [env RESULTS_DIR]")
     parser.add_argument("--label-a", default=env("LABEL_A"), help="name of side A (default: torch version@commit)")
     parser.add_argument("--label-b", default=env("LABEL_B"), help="name of side B (default: torch version@commit)")
-    parser.add_argument("--passes", type=int, default=env("PASSES", "4"),
+    parser.add_argument("--passes", type=int, default=env("PASSES"),
                         help="passes over the cases, each with fresh processes on both sides; the comparison takes "
                              "each pass as one sample (default 4; 1: no test of between-process differences) "
                              "[env PASSES]")
@@ -95,6 +97,9 @@ def _parser() -> argparse.ArgumentParser:
                              "[env ROUNDS]")
     parser.add_argument("--block-rounds", type=int, default=env("BLOCK_ROUNDS", "3"),
                         help="measured rounds per turn before the other side's (default 3) [env BLOCK_ROUNDS]")
+    parser.add_argument("--budget-min", type=float, default=env("BUDGET_MIN"),
+                        help="wall minutes for the whole compare: after the first pass, as many passes as fit (at "
+                             "least 2, at most --passes if given explicitly, else 99) [env BUDGET_MIN]")
     parser.add_argument("--threshold", default=env("THRESHOLD", "5%"),
                         help="smallest change the comparison flags (default 5%%) [env THRESHOLD]")
     parser.add_argument("pytest_args", nargs=argparse.REMAINDER, help="-- then arguments for both sides' pytest")
@@ -146,8 +151,12 @@ def check_arguments(args: argparse.Namespace) -> list[str]:
             raise BadInput(f"{word.split('=')[0]} is set by compare mode for each side; leave it out")
     if args.rounds < 1 or args.block_rounds < 1:
         raise BadInput(f"--rounds ({args.rounds}) and --block-rounds ({args.block_rounds}) must be >= 1")
+    if args.passes is None:
+        args.passes = MAX_PASSES if args.budget_min else DEFAULT_PASSES
     if not 1 <= args.passes <= MAX_PASSES:
         raise BadInput(f"--passes ({args.passes}) must be between 1 and {MAX_PASSES}")
+    if args.budget_min is not None and not 0 < args.budget_min <= 24 * 60:
+        raise BadInput(f"--budget-min ({args.budget_min}) must be more than 0 and at most a day")
     if args.block_rounds >= args.rounds:
         print(f"{PROG}: note: --block-rounds {args.block_rounds} >= --rounds {args.rounds}: no interleaving within a "
               f"case, only case by case", file=sys.stderr)
@@ -176,10 +185,19 @@ def _die_with_driver() -> None:
         pass
 
 
+def side_env(side: str, socket_path: str, args: argparse.Namespace) -> dict[str, str]:
+    """A side's environment: the driver's, with the turn server's address. A slowdown is planted by calibrate
+    alone (args.plant), into side B alone (bench/planted.py); any PLANT_ENV of the driver's own is dropped."""
+    env = {**os.environ, TURN_ENV: env_value(socket_path, side, args.block_rounds), DRIVER_PID_ENV: str(os.getpid())}
+    env.pop(PLANT_ENV, None)
+    if side == "B" and getattr(args, "plant", None):
+        env[PLANT_ENV] = args.plant
+    return env
+
+
 def start_side(side: str, python: str, folder: Path, coordinator: Coordinator, args: argparse.Namespace,
                extra: list[str]) -> subprocess.Popen:
-    env = {**os.environ, TURN_ENV: env_value(coordinator.socket_path, side, args.block_rounds),
-           DRIVER_PID_ENV: str(os.getpid())}
+    env = side_env(side, coordinator.socket_path, args)
     rounds = str(args.rounds)
     command = [python, "-m", "pytest", "bench/", f"--profile={args.profile}",
                f"--benchmark-json={folder / f'{side.lower()}.json'}", "-q", "--progress-s", "60",
@@ -313,7 +331,46 @@ def run_pass(args: argparse.Namespace, infos: dict[str, dict], folder: Path, ext
         coordinator.close()
 
 
+def passes_for_budget(budget_min: float, first_pass_s: float, cap: int) -> int:
+    """How many passes fit into the budget, judged by the first pass's duration: at least 2 (one pass a side cannot
+    tell a change from a process's own speed), at most `cap`. The count depends on time alone, never on what the
+    passes measured, so the comparison's error rate is that of a fixed number of passes."""
+    return max(2, min(cap, int(budget_min * 60 // max(first_pass_s, 1e-9))))
+
+
+def _one_pass(args: argparse.Namespace, infos: dict, labels: dict, folder: Path, extra: list[str], number: int,
+              passes: int) -> str:
+    """Runs pass `number`: 'complete', 'incomplete' (renamed out of the comparison) or 'interrupted'; raises
+    BadInput when the first pass shows that both sides refused their pytest arguments."""
+    pass_dir = folder / PASS_NAME.format(number)
+    prefix = f"pass {number}/{passes} " if passes > 1 else ""
+    codes, interrupted, orders, mismatched = run_pass(args, infos, pass_dir, extra, prefix)
+    results = [pass_dir / f"{side.lower()}.json" for side in SIDES]
+    if number == 1 and all(code in (BAD_INPUT, USAGE_ERROR) for code in codes.values()) and \
+            not any(p.exists() for p in results):
+        lines = [line for line in (pass_dir / "a.log").read_text(errors="replace").splitlines() if line.strip()]
+        said = [line for line in lines if "error:" in line] or lines or ["both sides refused their arguments"]
+        shutil.rmtree(folder, ignore_errors=True)  # bad pytest arguments: nothing ran, leave nothing behind
+        raise BadInput(said[-1].split("error: ", 1)[-1])
+    outcomes = {side: side_outcome(side, labels[side], codes[side], pass_dir) for side in SIDES}
+    for _, line in outcomes.values():
+        print(prefix + line)
+    print(prefix + interleaving_line(orders, mismatched))
+    if interrupted:
+        return "interrupted"
+    if not all(done for done, _ in outcomes.values()):
+        pass_dir.rename(pass_dir.with_name(pass_dir.name + "-incomplete"))  # kept for inspection, out of the pattern
+        print(f"pass {number} did not complete on both sides: no further passes")
+        return "incomplete"
+    return "complete"
+
+
 def run(args: argparse.Namespace) -> int:
+    return run_in_folder(args)[0]
+
+
+def run_in_folder(args: argparse.Namespace) -> tuple[int, Path | None]:
+    """The compare: (exit code, the run's folder, None where none was made)."""
     extra = check_arguments(args)
     infos = {"A": probe("--a", args.a, SIDE_MODULES), "B": probe("--b", args.b, SIDE_MODULES)}
     missing = [name for name in ANALYSIS_MODULES if not _importable(name)]
@@ -325,40 +382,30 @@ def run(args: argparse.Namespace) -> int:
     folder = make_run_folder(args.results_dir, labels)
     for side in SIDES:
         print(f"{side}: {labels[side]} ({infos[side]['path']}, python {infos[side]['python']})")
-    print(f"results: {folder}  ({args.passes} pass(es), each with fresh processes; {args.rounds} rounds per case "
+    budget = f"as many as fit in {args.budget_min:g} minutes" if args.budget_min else f"{args.passes}"
+    print(f"results: {folder}  ({budget} pass(es), each with fresh processes; {args.rounds} rounds per case "
           f"and pass in blocks of {args.block_rounds}, A first)")
-    complete = 0
-    for number in range(1, args.passes + 1):
-        pass_dir = folder / PASS_NAME.format(number)
-        prefix = f"pass {number}/{args.passes} " if args.passes > 1 else ""
-        codes, interrupted, orders, mismatched = run_pass(args, infos, pass_dir, extra, prefix)
-        results = [pass_dir / f"{side.lower()}.json" for side in SIDES]
-        if number == 1 and all(code in (BAD_INPUT, USAGE_ERROR) for code in codes.values()) and \
-                not any(p.exists() for p in results):
-            lines = [line for line in (pass_dir / "a.log").read_text(errors="replace").splitlines() if line.strip()]
-            said = [line for line in lines if "error:" in line] or lines or ["both sides refused their arguments"]
-            shutil.rmtree(folder, ignore_errors=True)  # bad pytest arguments: nothing ran, leave nothing behind
-            raise BadInput(said[-1].split("error: ", 1)[-1])
-        outcomes = {side: side_outcome(side, labels[side], codes[side], pass_dir) for side in SIDES}
-        for _, line in outcomes.values():
-            print(prefix + line)
-        print(prefix + interleaving_line(orders, mismatched))
-        if interrupted:
+    passes, complete, began, number = args.passes, 0, time.monotonic(), 0
+    while number < passes:
+        number += 1
+        state = _one_pass(args, infos, labels, folder, extra, number, passes)
+        if state == "interrupted":
             print("interrupted: no comparison")
-            return BAD_INPUT
-        if not all(done for done, _ in outcomes.values()):
-            # kept for inspection, out of the comparison's pattern
-            pass_dir.rename(pass_dir.with_name(pass_dir.name + "-incomplete"))
-            print(f"pass {number} did not complete on both sides: no further passes")
+            return BAD_INPUT, folder
+        if state == "incomplete":
             break
         complete += 1
+        if number == 1 and args.budget_min:
+            passes = passes_for_budget(args.budget_min, time.monotonic() - began, args.passes)
+            print(f"the first pass took {time.monotonic() - began:.0f} s: {passes} passes fit in "
+                  f"{args.budget_min:g} minutes")
     if not complete:
         print("no pass completed on both sides: no comparison")
-        return BAD_INPUT
-    if complete < args.passes:
-        print(f"comparing the {complete} complete pass(es) of {args.passes}")
+        return BAD_INPUT, folder
+    if complete < passes:
+        print(f"comparing the {complete} complete pass(es) of {passes}")
     status = analyse(folder, labels, args.threshold)
-    return status if complete == args.passes and status != BAD_INPUT else BAD_INPUT
+    return (status if complete == passes and status != BAD_INPUT else BAD_INPUT), folder
 
 
 def _importable(name: str) -> bool:

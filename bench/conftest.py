@@ -19,6 +19,7 @@ from bench.external_world import launched_meshes
 from bench.fault_cases import FAULT_KINDS, parse_faults, with_faults
 from bench.gpu_profile import limit_cases, with_dtypes
 from bench.matrix import expand, simulated_cases
+from bench.placement import set_placement
 from bench.progress import ResultWriter
 from bench.results_file import target_path
 from bench.resume import done_case_ids, load_previous
@@ -40,7 +41,7 @@ _PROGRESS = pytest.StashKey[Progress]()
 CASE_FIELDS = ("api", "op", "state_dict_type", "options", "model", "mesh_shape")
 # Converted by the suite, not by argparse, so that `--min-rounds abc` is bad input like any other (one line, exit 2)
 # rather than pytest's usage error (exit 4).
-NUMBER_OPTIONS = {"--world-size": int, "--min-rounds": int, "--max-rounds": int, "--warmup-rounds": int,
+NUMBER_OPTIONS = {"--world-size": int, "--threads-per-rank": int, "--min-rounds": int, "--max-rounds": int, "--warmup-rounds": int,
                   "--ceiling-mib": int, "--progress-s": float, "--budget-s": float, "--case-timeout-s": float,
                   "--max-host-memory-gb": float}
 ROUND_OPTIONS = (("min_rounds", "--min-rounds"), ("max_rounds", "--max-rounds"), ("warmup_rounds", "--warmup-rounds"),
@@ -80,6 +81,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="let saves stop at the page cache instead of fsync'ing files and folders")
     group.addoption("--ceiling-mib", default=256,
                     help="size of the file and copy used to measure the machine's ceilings (MiB, default 256)")
+    group.addoption("--threads-per-rank",
+                    help="torch threads of each rank (default: the machine's cores shared evenly among a world's ranks)")
+    group.addoption("--pin-ranks", action="store_true",
+                    help="pin each rank to one core of its own (rank modulo the cores this process may use)")
     group.addoption("--progress-s", default=30.0,
                     help="print cases done out of the total and the time left at most this often (seconds, "
                          "default 30; 0: after every case)")
@@ -114,6 +119,9 @@ def _checked_selection(config: pytest.Config) -> Selection:
     cap = config.getoption("--max-host-memory-gb")
     if cap is not None and cap <= 0:
         raise BadInput(f"--max-host-memory-gb must be > 0, got {cap}")
+    threads = config.getoption("--threads-per-rank")
+    if threads is not None and threads < 1:
+        raise BadInput(f"--threads-per-rank must be at least 1, got {threads}")
     if config.getoption("--progress-s") < 0:
         raise BadInput(f"--progress-s must be >= 0, got {config.getoption('--progress-s')}")
     if config.getoption("--ceiling-mib") < 8:
@@ -217,6 +225,7 @@ def bench_session(request: pytest.FixtureRequest):
     selection = request.config.stash[_SELECTION]
     previous = request.config.stash.get(_PREVIOUS, None)
     cap = request.config.getoption("--max-host-memory-gb")
+    set_placement(request.config.getoption("--threads-per-rank"), request.config.getoption("--pin-ranks"))
     session = BenchSession(selection.profile, selection.settings,
                            checkpoint_parent=request.config.getoption("--checkpoint-dir"),
                            fsync=not request.config.getoption("--no-fsync"),

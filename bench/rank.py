@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import os
 import re
 import signal
 import time
@@ -17,6 +16,7 @@ import torch.distributed as dist
 from bench.context import RankContext, torch_dtype
 from bench.measure import freeze_persistent, run_rounds
 from bench.ops import Unsupported, make_operation
+from bench.placement import apply_placement
 from bench.planted import planted_fraction
 from bench.profiles import RoundSettings
 from bench.state_tree import state_bytes, tensor_count
@@ -36,11 +36,6 @@ def is_refusal(exc: BaseException) -> bool:
 def short_traceback(exc: BaseException, limit_chars: int = 1500) -> str:
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     return text if len(text) <= limit_chars else "..." + text[-limit_chars:]
-
-
-def threads_per_rank(world_size: int) -> int:
-    """Ranks share the machine's cores evenly so that they do not fight over them."""
-    return max(1, (os.cpu_count() or 1) // world_size)
 
 
 def make_context(rank: int, world_size: int, mesh_shape: tuple[int, ...],
@@ -69,7 +64,8 @@ def execute_case(ctx: RankContext, spec: dict[str, Any], settings: RoundSettings
         op = make_operation(ctx, spec)
         op.setup()
         reply["setup_s"] = time.perf_counter() - started
-        samples, last_result = run_rounds(op, ctx, settings, planted_fraction(spec["api"], spec["op"]))
+        reply["planted_slowdown"] = planted_fraction(spec["api"], spec["op"]) or None  # calibrate only
+        samples, last_result = run_rounds(op, ctx, settings, reply["planted_slowdown"] or 0.0)
         checks_began = time.perf_counter()
         reply["correct"] = op.verify(last_result)
         counted = op.counted_state(last_result)
@@ -152,17 +148,18 @@ def rank_main(rank: int, world_size: int, mesh_shape: tuple[int, ...], store_por
     if simulated:  # the only process of its world: it has the machine's cores to itself
         from bench.simulated import init_fake_process_group
 
-        torch.set_num_threads(threads_per_rank(1))
+        placed = apply_placement(0, 1)
         init_fake_process_group(rank, world_size)
     else:
-        torch.set_num_threads(threads_per_rank(world_size))
+        placed = apply_placement(rank, world_size)
         backend = "nccl" if torch.cuda.is_available() else "gloo"
         store = dist.TCPStore("127.0.0.1", store_port, world_size, is_master=False)
         dist.init_process_group(backend, store=store, rank=rank, world_size=world_size)
     ctx = make_context(rank, world_size, tuple(mesh_shape))
     freeze_persistent()
-    conn.send({"ready": True, "rank": rank, "threads": torch.get_num_threads(), "backend": ctx.backend,
-               "device": ctx.device.type, "dtype": str(ctx.dtype).removeprefix("torch."), "simulated": simulated})
+    conn.send({"ready": True, "rank": rank, "threads": placed["threads"], "cpus": placed["cpus"],
+               "backend": ctx.backend, "device": ctx.device.type, "dtype": str(ctx.dtype).removeprefix("torch."),
+               "simulated": simulated})
     try:
         while True:
             message = conn.recv()

@@ -107,6 +107,8 @@ def build_record(case: Case, outcome: CaseOutcome, settings: RoundSettings, *, d
         "simulated": case.simulated, "simulated_rank": None,
         "write_items_local": _max_or_none(_extra(replies, "write_items_local")),
         "write_items_global": _max_or_none(_extra(replies, "write_items_global")),
+        # calibrate's side B only (bench/planted.py): the known slowdown planted into this case's timed rounds
+        "planted_slowdown": _max_or_none(_per_rank(replies, "planted_slowdown")),
     }
     if case.simulated:
         from bench.world import SIMULATED_RANK

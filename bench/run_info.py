@@ -73,9 +73,14 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"
 
 
 def thread_settings() -> dict[str, Any]:
-    """What decides how many threads torch uses: each rank sets cores // ranks (bench/rank.py), but the
-    environment's thread variables still size other pools, so two runs are comparable only when these agree."""
-    return {"rule": "torch.set_num_threads(max(1, cores // ranks)) in every rank",
+    """What decides how many threads torch uses and where ranks run (bench/placement.py): the environment's thread
+    variables still size other pools, so two runs are comparable only when these agree."""
+    from bench.placement import placement
+
+    chosen = placement()
+    rule = (f"torch.set_num_threads({chosen['threads']}) in every rank" if chosen["threads"]
+            else "torch.set_num_threads(max(1, cores // ranks)) in every rank")
+    return {"rule": rule, "pinned": chosen["pin"],
             "environment": {name: os.environ.get(name) for name in THREAD_VARIABLES}}
 
 

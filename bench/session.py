@@ -12,6 +12,7 @@ from bench.ceilings import add_fraction_of_ceiling, measure_ceilings
 from bench.checkpoint_files import make_private_dir, remove_tree
 from bench.external_world import make_pool
 from bench.matrix import Case, mesh_label, parse_mesh_label
+from bench.known_bugs import mark_known_bug
 from bench.memory_need import device_total_bytes, estimate, gpu_count_shortfall, host_available_bytes, shortfall
 from bench.profiles import Profile, RoundSettings
 from bench.record import build_record, model_facts
@@ -181,6 +182,7 @@ class BenchSession:
         else:
             world, outcome = self._run(case)
         record = record_from_world(world, case, outcome, self.settings)
+        mark_known_bug(record)
         add_fraction_of_ceiling(record, self.run_info["ceilings"])
         # position in the run (a resumed one included): timed and untimed cases live in two lists
         record["sequence"] = self.first_sequence + len(self.records)

@@ -5,7 +5,8 @@ import os
 import pytest
 
 from bench.ops.base import Unsupported
-from bench.rank import is_refusal, short_traceback, threads_per_rank
+from bench.placement import threads_per_rank
+from bench.rank import is_refusal, short_traceback
 from bench.world import describe_exit
 
 

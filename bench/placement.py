@@ -1,0 +1,47 @@
+"""Where a rank runs: its torch thread count and, optionally, the one core it is pinned to.
+
+The parent chooses (pytest options --threads-per-rank and --pin-ranks, bench/conftest.py) and passes the choice to
+the ranks it spawns in PLACEMENT_ENV, which every rank reads once at its start. Defaults: the machine's cores shared
+evenly among the ranks of a world (at least one thread each), no pinning; docs/measuring.md has the measurements
+behind them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+PLACEMENT_ENV = "STATEDICT_BENCH_PLACEMENT"
+
+
+def threads_per_rank(world_size: int, cores: int | None = None) -> int:
+    """Ranks share the machine's cores evenly so that they do not fight over them."""
+    return max(1, (cores or os.cpu_count() or 1) // world_size)
+
+
+def set_placement(threads: int | None, pin: bool) -> None:
+    """The parent's choice for every rank it starts from now on."""
+    os.environ[PLACEMENT_ENV] = json.dumps({"threads": threads, "pin": pin})
+
+
+def placement() -> dict:
+    try:
+        chosen = json.loads(os.environ.get(PLACEMENT_ENV) or "{}")
+    except ValueError:
+        chosen = {}
+    return {"threads": chosen.get("threads"), "pin": bool(chosen.get("pin"))}
+
+
+def apply_placement(rank: int, processes: int) -> dict:
+    """In a rank at its start: sets torch's thread count and pins the rank to core `rank` modulo the cores it may
+    use (when chosen and possible). Returns what was set, for the rank's ready message."""
+    import torch
+
+    chosen = placement()
+    torch.set_num_threads(chosen["threads"] or threads_per_rank(processes))
+    cpus = None
+    if chosen["pin"] and hasattr(os, "sched_setaffinity"):
+        allowed = sorted(os.sched_getaffinity(0))
+        cpus = [allowed[rank % len(allowed)]]
+        os.sched_setaffinity(0, cpus)
+    return {"threads": torch.get_num_threads(), "cpus": cpus}
