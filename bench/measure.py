@@ -1,6 +1,6 @@
 """The round loop that runs on every rank: warm-up, timed rounds, then one memory round, under DESIGN.md's protocol.
 
-Each timed round: per-round untimed preparation, gc.collect(), barrier, t0, op, device sync, t1, with GC off in
+Each timed round: per-round untimed preparation, gc.collect(1), barrier, t0, op, device sync, t1, with GC off in
 between. After each round the ranks agree on the round's max time (an all-reduce outside the timed region) so every
 rank takes the same decision to stop, within the profile's round count and time budget.
 
@@ -98,8 +98,8 @@ def run_rounds(op: Operation, ctx: RankContext, settings: RoundSettings, planted
     """Returns (samples, result of the memory round). `planted`: calibrate's slowdown, into the measured rounds."""
     samples = RankSamples()
     # The rank's persistent objects (torch's modules and the like) are frozen between cases (freeze_persistent), so
-    # each round's gc.collect() walks only what this case built and its rounds make: a full collection with torch
-    # loaded costs ~0.1 s, more than many ops, and once per case it was a tenth of a quick run's wall time.
+    # a full collection (the memory round's) walks only what this case built and its rounds made: one over all of
+    # torch's objects costs ~0.1 s, more than many ops, and once per case it was a tenth of a quick run's wall time.
     _timed_rounds(op, ctx, settings, samples, planted)
     began = time.perf_counter()
     result = _memory_round(op, ctx, samples)
@@ -123,7 +123,10 @@ def _round(op: Operation, ctx: RankContext, planted: float = 0.0) -> tuple[Timed
     an op's next preparation may remove what this round wrote (a save's folder), which is safe only once every rank
     is done."""
     op.before_round()
-    gc.collect()
+    # The previous round's objects are young (GC is off in the op, so they sit in generation 0 or 1 now): a
+    # collection of the young generations frees its cycles, without walking the case's setup objects (generation 2
+    # by now) again each round, as a full collection would: that made round preparation a tenth of a quick run.
+    gc.collect(1)
     timed = _timed_op(op, ctx, planted)
     timed.result = None  # the next round must not start with this one's output still held
     return timed, _round_max(ctx, timed.seconds)

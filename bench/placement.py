@@ -1,9 +1,9 @@
 """Where a rank runs: its torch thread count and, optionally, the one core it is pinned to.
 
 The parent chooses (pytest options --threads-per-rank and --pin-ranks, bench/conftest.py) and passes the choice to
-the ranks it spawns in PLACEMENT_ENV, which every rank reads once at its start. Defaults: the machine's cores shared
-evenly among the ranks of a world (at least one thread each), no pinning; docs/measuring.md has the measurements
-behind them.
+each world it starts (from PLACEMENT_ENV, which set_placement writes); every rank applies it once at its start.
+Defaults: the machine's cores shared evenly among the ranks of a world (at least one thread each), no pinning;
+docs/measuring.md has the measurements behind them.
 """
 
 from __future__ import annotations
@@ -32,12 +32,13 @@ def placement() -> dict:
     return {"threads": chosen.get("threads"), "pin": bool(chosen.get("pin"))}
 
 
-def apply_placement(rank: int, processes: int) -> dict:
+def apply_placement(rank: int, processes: int, chosen: dict | None = None) -> dict:
     """In a rank at its start: sets torch's thread count and pins the rank to core `rank` modulo the cores it may
-    use (when chosen and possible). Returns what was set, for the rank's ready message."""
+    use, as `chosen` (the parent's placement(); default: this process's own) says. Returns what was set, for the
+    rank's ready message."""
     import torch
 
-    chosen = placement()
+    chosen = chosen or placement()
     torch.set_num_threads(chosen["threads"] or threads_per_rank(processes))
     cpus = None
     if chosen["pin"] and hasattr(os, "sched_setaffinity"):

@@ -140,7 +140,9 @@ def _stop_checkpoint_process() -> None:
 
 
 def rank_main(rank: int, world_size: int, mesh_shape: tuple[int, ...], store_port: int | None, conn,
-              simulated: bool = False) -> None:
+              simulated: bool = False, placement: dict | None = None) -> None:
+    """`placement`: the parent's choice of threads and pinning (bench/placement.py), passed in because a rank
+    forked from the fork server has the server's environment, not the parent's of now."""
     _die_with_parent()
     _allow_children()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it stops the world
@@ -148,10 +150,10 @@ def rank_main(rank: int, world_size: int, mesh_shape: tuple[int, ...], store_por
     if simulated:  # the only process of its world: it has the machine's cores to itself
         from bench.simulated import init_fake_process_group
 
-        placed = apply_placement(0, 1)
+        placed = apply_placement(0, 1, placement)
         init_fake_process_group(rank, world_size)
     else:
-        placed = apply_placement(rank, world_size)
+        placed = apply_placement(rank, world_size, placement)
         backend = "nccl" if torch.cuda.is_available() else "gloo"
         store = dist.TCPStore("127.0.0.1", store_port, world_size, is_master=False)
         dist.init_process_group(backend, store=store, rank=rank, world_size=world_size)

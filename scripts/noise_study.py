@@ -1,0 +1,127 @@
+"""Where does the noise come from? Fresh runs of one selection under several settings, interleaved, then per case the
+spread between runs (the unit a comparison tests) against the spread between rounds of one run.
+
+    python scripts/noise_study.py --runs 4 --out DIR [--settings default,pinned,...] -- PYTEST_ARGS...
+
+Each setting is a set of extra pytest options (SETTINGS). Runs go in rounds over the settings (default, pinned, ...,
+default, pinned, ...) so that a drift of the machine falls on all of them alike. Printed, per setting and metric
+(wall, cpu): over the timed cases, the median and 90th percentile of the between-run standard deviation of the log
+of a run's median (about the relative spread of run medians) and of the within-run robust CV of the rounds; and the
+machine's steal and other load during the runs (/proc/stat, /proc/loadavg). The table goes to DIR/noise.md too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.stats import robust_cv  # noqa: E402
+
+SETTINGS = {
+    "default": [],
+    "pinned": ["--pin-ranks"],
+    "threads1": ["--threads-per-rank", "1"],
+    "warmup3": ["--warmup-rounds", "3"],
+}
+METRIC_FIELDS = {"wall": "round_times_s", "cpu": "round_cpu_s"}
+
+
+def cpu_ticks() -> dict[str, int]:
+    with open("/proc/stat") as stat:
+        fields = stat.readline().split()[1:]
+    names = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+    return dict(zip(names, map(int, fields)))
+
+
+def run_once(out: Path, setting: str, number: int, extra: list[str]) -> dict:
+    path = out / f"{setting}-{number:02d}.json"
+    before, began = cpu_ticks(), time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "pytest", "bench/", "-q", "-p", "no:cacheprovider",
+                           f"--benchmark-json={path}", *SETTINGS[setting], *extra], cwd=ROOT, capture_output=True,
+                          text=True, check=False)
+    after = cpu_ticks()
+    total = sum(after.values()) - sum(before.values())
+    with open("/proc/loadavg") as loadavg:
+        load = float(loadavg.read().split()[0])
+    return {"setting": setting, "file": str(path), "exit": done.returncode, "wall_s": time.monotonic() - began,
+            "steal_fraction": (after["steal"] - before["steal"]) / total if total else None, "load1": load}
+
+
+def case_medians(files: list[str], field: str) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """case -> per-run log median, and case -> per-run robust CV of the rounds."""
+    logs: dict[str, list[float]] = {}
+    rcvs: dict[str, list[float]] = {}
+    for file in files:
+        for bench in json.loads(Path(file).read_text())["benchmarks"]:
+            record = bench["extra_info"]
+            rounds = record.get(field) or []
+            if record["status"] != "ok" or not rounds or statistics.median(rounds) <= 0:
+                continue
+            logs.setdefault(record["case_id"], []).append(math.log(statistics.median(rounds)))
+            rcvs.setdefault(record["case_id"], []).append(robust_cv(rounds))
+    return logs, rcvs
+
+
+def quantiles(values: list[float]) -> str:
+    if not values:
+        return "-"
+    ordered = sorted(values)
+    return f"{statistics.median(ordered):.1%} / {ordered[int(0.9 * (len(ordered) - 1))]:.1%}"
+
+
+def table(runs: list[dict], settings: list[str]) -> list[str]:
+    lines = ["| setting | metric | cases | between runs: sd of log median, median / p90 | within a run: rcv of rounds, "
+             "median / p90 | wall s per run | steal | load1 |", "|---|---|---|---|---|---|---|---|"]
+    for setting in settings:
+        mine = [run for run in runs if run["setting"] == setting and run["exit"] in (0, 1)]
+        files = [run["file"] for run in mine]
+        for metric, field in METRIC_FIELDS.items():
+            logs, rcvs = case_medians(files, field)
+            between = [statistics.stdev(v) for v in logs.values() if len(v) == len(files) and len(v) > 1]
+            within = [statistics.median(v) for v in rcvs.values() if len(v) == len(files)]
+            steal = [r["steal_fraction"] for r in mine if r["steal_fraction"] is not None]
+            lines.append(f"| {setting} | {metric} | {len(between)} | {quantiles(between)} | {quantiles(within)} | "
+                         f"{statistics.mean(r['wall_s'] for r in mine):.0f} | "
+                         f"{statistics.mean(steal) if steal else 0:.1%} | "
+                         f"{statistics.mean(r['load1'] for r in mine):.2f} |")
+    return lines
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=4)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--settings", default=",".join(SETTINGS))
+    parser.add_argument("pytest_args", nargs=argparse.REMAINDER)
+    args = parser.parse_args()
+    settings = args.settings.split(",")
+    unknown = [s for s in settings if s not in SETTINGS]
+    if unknown or args.runs < 2:
+        print(f"noise_study: error: unknown settings {unknown} or --runs < 2", file=sys.stderr)
+        return 2
+    extra = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    runs = []
+    for number in range(1, args.runs + 1):
+        for setting in settings:
+            runs.append(run_once(out, setting, number, extra))
+            print(json.dumps(runs[-1]), flush=True)
+    (out / "runs.json").write_text(json.dumps(runs, indent=1))
+    lines = table(runs, settings)
+    (out / "noise.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
