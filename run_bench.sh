@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # statedict-bench: run a profile of the benchmark and print its summary, run the nightly job, or the suite's tests.
 #
-#   ./run_bench.sh [PROFILE] [--results-dir DIR] [--python PY] [--resume FILE] [-- PYTEST_ARGS...]
+#   ./run_bench.sh [PROFILE] [--metric M] [--results-dir DIR] [--python PY] [--resume FILE] [-- PYTEST_ARGS...]
 #   ./run_bench.sh nightly [--profile P] [--machine NAME] [--history-runs N] [--baseline FILE] [--results-dir DIR]
 #                  [--python PY] [-- ...]
 #   ./run_bench.sh compare --a PYTHON_A --b PYTHON_B [PROFILE] [--label-a L] [--label-b L] [--passes N]
@@ -20,6 +20,7 @@ BASELINE=${BASELINE:-""}
 HISTORY_RUNS=${HISTORY_RUNS:-"10"}
 MACHINE=${MACHINE:-"$(hostname -s 2>/dev/null || hostname)"}
 PYTHON=${PYTHON:-"python3"}
+METRIC=${METRIC:-"wall"}
 TORCH_SPEC=${TORCH_SPEC:-"torch==2.13.0"}  # installed only when the interpreter has no torch at all
 
 usage() {
@@ -31,6 +32,8 @@ usage() {
   --results-dir DIR  where result files go (default: results)                           [env RESULTS_DIR]
   --python PY        interpreter to run with (default: python3)                         [env PYTHON]
   --resume FILE      continue the interrupted run of FILE (same PROFILE and options), into FILE
+  --metric M         what a run, nightly or compare is judged on: wall (default), cpu, or instructions (every
+                     rank under valgrind's callgrind: slow, needs valgrind; see docs/measuring.md) [env METRIC]
   -- ARGS            passed to pytest, e.g. -- -k fsdp2 --mesh 2 --model dummy
   test               install what the tests need and run them (what .ci/run does)
 
@@ -87,6 +90,7 @@ while (($#)); do
     --results-dir) RESULTS_DIR=${2:?--results-dir needs a value}; shift ;;
     --python) PYTHON=${2:?--python needs a value}; shift ;;
     --resume) RESUME=${2:?--resume needs a value}; shift ;;
+    --metric) METRIC=${2:?--metric needs a value}; shift ;;
     --machine) MACHINE=${2:?--machine needs a value}; shift ;;
     --baseline) BASELINE=${2:?--baseline needs a value}; shift ;;
     --history-runs) HISTORY_RUNS=${2:?--history-runs needs a value}; shift ;;
@@ -126,7 +130,7 @@ if [[ $mode == compare ]]; then
   done
   # exec: the driver forwards SIGTERM to both sides and waits for their files itself
   exec "$PYTHON" -m bench.compare_run --a "$PYTHON_A" --b "$PYTHON_B" --profile "$PROFILE" \
-    --results-dir "$RESULTS_DIR" "${compare_args[@]}" -- "${extra[@]}"
+    --results-dir "$RESULTS_DIR" --metric "$METRIC" "${compare_args[@]}" -- "${extra[@]}"
 fi
 install
 if [[ $mode == test ]]; then
@@ -153,6 +157,8 @@ nightly_name() {
   echo "$(date -u +%Y%m%dT%H%M%SZ)_${tag}"
 }
 
+[[ $METRIC =~ ^(wall|cpu|instructions)$ ]] || fail "--metric must be wall, cpu or instructions, not '$METRIC'"
+extra=(--metric "$METRIC" "${extra[@]}")
 if [[ -n $RESUME ]]; then
   [[ -f $RESUME ]] || fail "cannot resume $RESUME: no such file"
   out=$RESUME
@@ -214,7 +220,8 @@ if [[ $mode == nightly ]]; then
   echo
   set +e
   "$PYTHON" -m analysis nightly "$out" --history "$(dirname "$out")" --pytest-status "$status" \
-    --report-dir "$(dirname "$out")/report" --history-runs "$((10#$HISTORY_RUNS))" ${BASELINE:+--baseline "$BASELINE"}
+    --report-dir "$(dirname "$out")/report" --history-runs "$((10#$HISTORY_RUNS))" --metric "$METRIC" \
+    ${BASELINE:+--baseline "$BASELINE"}
   exit $?
 fi
 exit "$status"

@@ -81,8 +81,9 @@ def _parser() -> argparse.ArgumentParser:
     nightly.add_argument("--threshold", type=parse_threshold, default=0.05)
     for command in (compare, trend, report, nightly):
         command.add_argument("--metric", choices=tuple(METRICS), default=DEFAULT_METRIC,
-                             help="the per-round measurement judged: wall time (default) or cpu, the rank's CPU "
-                                  "time (blind to waiting; see docs/measuring.md)")
+                             help="the per-round measurement judged: wall time (default), cpu (the rank's CPU time, "
+                                  "blind to waiting) or instructions (runs made with --metric instructions); see "
+                                  "docs/measuring.md")
     return parser
 
 

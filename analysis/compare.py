@@ -173,6 +173,7 @@ def _judge(tested: dict[str, Any], metric: str, p_adj: float, alpha_per_test: fl
     exp = math.exp if metric == "time" else (lambda v: v)  # memory intervals stay on their log(bytes + 1 MiB) scale
     return {"base": base, "new": new, "ratio": ratio, "ci_low": exp(low), "ci_high": exp(high), "p": tested["p"],
             "p_adj": p_adj, "mde": mde(result.std_error, result.df, alpha_per_test, settings.threshold),
+            "std_error": result.std_error, "df": result.df,
             "design": result.design, "verdict": verdict, "why": why, "rank": item.rank}
 
 
@@ -207,6 +208,7 @@ def compare_sides(base_cases: dict[str, CaseSide], new_cases: dict[str, CaseSide
     frame = _frame(rows)
     comparison = Comparison(frame, settings)
     comparison.summary = summarize(comparison, family_size=len(family))
+    comparison.summary["alpha_per_test"] = alpha_per_test
     return comparison
 
 

@@ -1,23 +1,28 @@
-"""Which per-round measurement the analysis judges: wall time (the default) or CPU time.
+"""Which per-round measurement the analysis judges: wall time (the default), CPU time, or instructions.
 
-Every record holds both (bench/record.py): `round_times_s` (the slowest rank's wall time per round) and
-`round_cpu_s` (the slowest rank's CPU time per round, user + system over all its threads). Choosing a metric puts
-its rounds where the analysis reads rounds, once, as files are read (analysis.load.load_runs), so that compare,
-trend, nightly and the report judge it with the same statistics. What each can see:
+Every record holds the first two (bench/record.py): `round_times_s` (the slowest rank's wall time per round) and
+`round_cpu_s` (the slowest rank's CPU time per round, user + system over all its threads); a run in instructions
+mode (bench/instructions.py) also `round_instructions`, the busiest rank's instruction count per round. Choosing a
+metric puts its rounds where the analysis reads rounds, once, as files are read (analysis.load.load_runs), so that
+compare, trend, nightly and the report judge it with the same statistics. What each can see:
 
 - wall: everything the op costs, waits included; on a shared machine it also carries every other process's noise.
 - cpu: the work the rank's own threads did; blind to waiting on a slow peer, a disk or a descheduled core, and to
   work in other processes (DCP's process-based async_save), so a slowdown made of waiting does not show in it.
+- instructions: what the rank's threads executed, counted by callgrind; blind to everything cpu is blind to and to
+  cache misses, memory bandwidth and the speed of each instruction; the op's code path only, but that exactly.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-METRICS = {"wall": ("round_times_s", "stats"), "cpu": ("round_cpu_s", "cpu_stats")}
+METRICS = {"wall": ("round_times_s", "stats"), "cpu": ("round_cpu_s", "cpu_stats"),
+           "instructions": ("round_instructions", "instructions_stats")}
 """metric -> (the record's rounds, its summary statistics)."""
 DEFAULT_METRIC = "wall"
-DESCRIPTIONS = {"wall": "wall time", "cpu": "CPU time (user + system, all threads of the rank)"}
+DESCRIPTIONS = {"wall": "wall time", "cpu": "CPU time (user + system, all threads of the rank)",
+                "instructions": "instructions counted by callgrind (the busiest rank's; shown in place of seconds)"}
 
 
 def check_metric(metric: str) -> str:
@@ -39,7 +44,8 @@ def select_metric(path: Any, data: dict[str, Any], metric: str, records: list[di
             continue  # untimed: nothing to replace
         values = record.get(rounds_field)
         if not isinstance(values, list) or len(values) != len(record["round_times_s"]):
-            raise ValueError(f"{path}: case {record.get('case_id')} has no {metric} time per round ({rounds_field}); "
-                             f"it was written before the suite recorded it: use --metric wall")
+            raise ValueError(f"{path}: case {record.get('case_id')} has no {metric} per round ({rounds_field}): "
+                             + ("the run was not made with --metric instructions" if metric == "instructions"
+                                else "it was written before the suite recorded it") + "; use --metric wall")
         record["round_times_s"] = values
         record["stats"] = record.get(stats_field) or record.get("stats")

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from analysis.compare import MIN_MEMORY_CHANGE_BYTES, CompareSettings, Comparison, compare_runs
-from analysis.load import ResultFileError, expand_sources, load_runs, read_result_file, read_with_metric, records_of
+from analysis.load import ResultFileError, expand_sources, load_runs, read_with_metric, records_of
 from analysis.metrics import DEFAULT_METRIC
 from analysis.render import render_comparison
 

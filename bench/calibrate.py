@@ -21,8 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import compare_run
-from bench.compare_run import BAD_INPUT, BadInput
+from bench import compare_args, compare_run
+from bench.compare_args import BAD_INPUT, BadInput
 
 PROG = "statedict-bench calibrate"
 DEFAULT_OPS = "fsdp2:get_optim=10%,fsdp2:set_model=20%"
@@ -64,7 +64,7 @@ def is_planted(api: str, op: str, plan: dict[str, float]) -> float:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = compare_run._OneLineParser(prog="python -m bench.calibrate", description=__doc__.split("\n")[0])
+    parser = compare_args._OneLineParser(prog="python -m bench.calibrate", description=__doc__.split("\n")[0])
     parser.add_argument("--python", default=sys.executable, help="the interpreter whose torch is calibrated")
     parser.add_argument("--profile", default="quick")
     parser.add_argument("--ops", default=DEFAULT_OPS, help=f"ops to slow down on side B (default {DEFAULT_OPS})")
@@ -149,10 +149,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
         plan = parse_ops(args.ops, parse_fraction(args.slowdown, "--slowdown"))
-        compare_args = compare_run._parser().parse_args(compare_arguments(args))
-        compare_args.plant = json.dumps(plan)
-        threshold = parse_fraction(compare_args.threshold, "--threshold")
-        code, folder = compare_run.run_in_folder(compare_args)
+        compare_namespace = compare_args._parser().parse_args(compare_arguments(args))
+        compare_namespace.plant = json.dumps(plan)
+        threshold = parse_fraction(compare_namespace.threshold, "--threshold")
+        code, folder = compare_run.run_in_folder(compare_namespace)
     except BadInput as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return BAD_INPUT

@@ -9,6 +9,7 @@ import contextlib
 import math
 import signal
 import sys
+import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from bench.external_world import launched_meshes
 from bench.fault_cases import FAULT_KINDS, parse_faults, with_faults
 from bench.gpu_profile import limit_cases, with_dtypes
 from bench.matrix import expand, simulated_cases
+from bench import instructions
 from bench.placement import set_placement
 from bench.progress import ResultWriter
 from bench.results_file import target_path
@@ -41,7 +43,8 @@ _PROGRESS = pytest.StashKey[Progress]()
 CASE_FIELDS = ("api", "op", "state_dict_type", "options", "model", "mesh_shape")
 # Converted by the suite, not by argparse, so that `--min-rounds abc` is bad input like any other (one line, exit 2)
 # rather than pytest's usage error (exit 4).
-NUMBER_OPTIONS = {"--world-size": int, "--threads-per-rank": int, "--min-rounds": int, "--max-rounds": int, "--warmup-rounds": int,
+NUMBER_OPTIONS = {"--world-size": int, "--threads-per-rank": int, "--min-rounds": int, "--max-rounds": int,
+                  "--warmup-rounds": int,
                   "--ceiling-mib": int, "--progress-s": float, "--budget-s": float, "--case-timeout-s": float,
                   "--max-host-memory-gb": float}
 ROUND_OPTIONS = (("min_rounds", "--min-rounds"), ("max_rounds", "--max-rounds"), ("warmup_rounds", "--warmup-rounds"),
@@ -82,9 +85,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--ceiling-mib", default=256,
                     help="size of the file and copy used to measure the machine's ceilings (MiB, default 256)")
     group.addoption("--threads-per-rank",
-                    help="torch threads of each rank (default: the machine's cores shared evenly among a world's ranks)")
+                    help="torch threads of each rank (default: the machine's cores shared evenly among a world's "
+                         "ranks)")
     group.addoption("--pin-ranks", action="store_true",
                     help="pin each rank to one core of its own (rank modulo the cores this process may use)")
+    group.addoption("--metric", choices=("wall", "cpu", "instructions"), default="wall",
+                    help="wall and cpu are always recorded (this names the one the run is judged on); instructions: "
+                         "every rank under valgrind's callgrind, counting the op's instructions (slow; needs valgrind)")
     group.addoption("--progress-s", default=30.0,
                     help="print cases done out of the total and the time left at most this often (seconds, "
                          "default 30; 0: after every case)")
@@ -107,11 +114,22 @@ def _convert_numbers(config: pytest.Config) -> None:
         setattr(config.option, dest, value)
 
 
+def instruction_rounds(overrides: dict) -> dict:
+    """Instructions mode: valgrind must be there (one line, exit 2, if not); a few rounds with no time budget, and
+    the case timeout scaled by valgrind's slowdown, unless the command line says otherwise."""
+    instructions.valgrind()
+    rounds = {"warmup_rounds": 1, "min_rounds": instructions.ROUNDS, "max_rounds": instructions.ROUNDS,
+              "budget_s": 0.0, "case_timeout_s": 120.0 * instructions.SLOWDOWN}
+    return rounds | overrides
+
+
 def _checked_selection(config: pytest.Config) -> Selection:
     """Everything the command line names, checked before anything runs; raises BadInput."""
     _convert_numbers(config)
     overrides = {name: config.getoption(option) for name, option in ROUND_OPTIONS
                  if config.getoption(option) is not None}
+    if config.getoption("--metric") == "instructions":
+        overrides = instruction_rounds(overrides)
     meshes = launched_meshes(config.getoption("--mesh"), config.getoption("--world-size"))  # under a launcher
     selection = select(config.getoption("--profile"), config.getoption("--model"), meshes,
                        config.getoption("--world-size"), overrides, config.getoption("--dtype"))
@@ -226,6 +244,8 @@ def bench_session(request: pytest.FixtureRequest):
     previous = request.config.stash.get(_PREVIOUS, None)
     cap = request.config.getoption("--max-host-memory-gb")
     set_placement(request.config.getoption("--threads-per-rank"), request.config.getoption("--pin-ranks"))
+    if request.config.getoption("--metric") == "instructions":
+        instructions.enable(Path(tempfile.mkdtemp(prefix="statedict-bench-callgrind-")))
     session = BenchSession(selection.profile, selection.settings,
                            checkpoint_parent=request.config.getoption("--checkpoint-dir"),
                            fsync=not request.config.getoption("--no-fsync"),

@@ -11,6 +11,7 @@ page faults of a cold heap, which a steady-state repeat of the op does not pay.
 
 from __future__ import annotations
 
+import functools
 import gc
 import time
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ import torch.distributed as dist
 
 from bench.context import RankContext
 from bench.host_memory import PeakRSS, rss_bytes
+from bench.instructions import InstructionCounter
 from bench.ops.base import Operation
 from bench.planted import spin_after
 from bench.profiles import RoundSettings
@@ -48,6 +50,9 @@ class RankSamples:
     """This rank's CPU time (user + system, all threads) over t0..t1 per measured round (bench/round_costs.py)."""
     io_bytes: list[dict[str, int]] = field(default_factory=list)
     """This rank's /proc/self/io deltas over t0..t1 per measured round; empty dicts where it cannot be read."""
+    instructions: list[int | None] = field(default_factory=list)
+    """Instructions this rank executed in the op per measured round, under callgrind (bench/instructions.py);
+    None outside instructions mode."""
     spans_s: dict[str, float] = field(default_factory=dict)
     """Where this rank's time in run_rounds went (warm-up, measured rounds, their timed part, the memory round,
     compare mode's waits for the other side): the run's wall-time accounting (bench/wall_accounting.py)."""
@@ -59,6 +64,7 @@ class TimedRound:
     cpu_s: float
     io_bytes: dict[str, int]
     result: object
+    instructions: int | None = None
 
 
 def _round_max(ctx: RankContext, seconds: float) -> float:
@@ -71,20 +77,28 @@ def _timed_op(op: Operation, ctx: RankContext, planted: float = 0.0) -> TimedRou
     """One round from the barrier to t1. CPU time and I/O counters are read just outside t0..t1 so that reading
     them costs the wall time nothing. `planted`: calibrate's known slowdown (bench/planted.py), 0 in any other run."""
     op.phases, op.details = {}, {}
+    counter = _instruction_counter()
     ctx.synchronize()  # device work the untimed preparation queued (e.g. a state copied on the GPU) ends before t0
     dist.barrier()
     gc.disable()
     try:
         io0, c0 = io_counters(), cpu_seconds()
+        counter.start()
         t0 = time.perf_counter()
         result = op.run()
         ctx.synchronize()
         spin_after(t0, planted)
         t1 = time.perf_counter()
+        instructions = counter.stop()
         c1, io1 = cpu_seconds(), io_counters()
     finally:
         gc.enable()
-    return TimedRound(t1 - t0, c1 - c0, io_delta(io0, io1), result)
+    return TimedRound(t1 - t0, c1 - c0, io_delta(io0, io1), result, instructions)
+
+
+@functools.cache
+def _instruction_counter() -> InstructionCounter:
+    return InstructionCounter()
 
 
 def _add(spans: dict[str, float], name: str, since: float) -> float:
@@ -151,6 +165,7 @@ def _timed_rounds(op: Operation, ctx: RankContext, settings: RoundSettings, samp
         samples.times_s.append(timed.seconds)
         samples.cpu_s.append(timed.cpu_s)
         samples.io_bytes.append(timed.io_bytes)
+        samples.instructions.append(timed.instructions)
         samples.phases_s.append(dict(op.phases))
         samples.details_s.append(dict(op.details))
         samples.rss_after_round_bytes.append(rss_bytes())

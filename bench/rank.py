@@ -77,6 +77,7 @@ def execute_case(ctx: RankContext, spec: dict[str, Any], settings: RoundSettings
                      peak_cuda_reserved_bytes=samples.peak_cuda_reserved_bytes, phases_s=samples.phases_s,
                      details_s=samples.details_s, rss_after_round_bytes=samples.rss_after_round_bytes,
                      op_runs_before_round=samples.op_runs_before_round, cpu_s=samples.cpu_s,
+                     instructions=samples.instructions,
                      io_bytes=samples.io_bytes, spans_s={"setup": reply["setup_s"], **samples.spans_s},
                      effective_options=op.effective_options, notes=op.notes, extra=op.extra)
     except Exception as exc:  # a rank must answer whatever torch does; the parent decides what it means

@@ -62,8 +62,15 @@ def _cost_fields(replies: list[dict[str, Any]], rounds: int) -> dict[str, Any]:
         return {}
     rank_cpu = [list(row) for row in zip(*cpu)]
     round_cpu = round_times(rank_cpu)
-    return {"rank_cpu_s": rank_cpu, "round_cpu_s": round_cpu, "cpu_stats": summarize(round_cpu).as_dict(),
-            "io_bytes": by_name([reply.get("io_bytes") or [] for reply in replies])}
+    fields = {"rank_cpu_s": rank_cpu, "round_cpu_s": round_cpu, "cpu_stats": summarize(round_cpu).as_dict(),
+              "io_bytes": by_name([reply.get("io_bytes") or [] for reply in replies])}
+    counts = [reply.get("instructions") or [] for reply in replies]
+    if all(len(values) == rounds and all(isinstance(v, int) for v in values) for values in counts):
+        rank_counts = [list(row) for row in zip(*counts)]
+        round_counts = round_times(rank_counts)  # the busiest rank's, as a round's time is the slowest rank's
+        fields.update(rank_instructions=rank_counts, round_instructions=round_counts,
+                      instructions_stats=summarize(round_counts).as_dict())
+    return fields
 
 
 def build_record(case: Case, outcome: CaseOutcome, settings: RoundSettings, *, device: str, backend: str,
@@ -85,6 +92,8 @@ def build_record(case: Case, outcome: CaseOutcome, settings: RoundSettings, *, d
         # beside wall time (bench/round_costs.py): CPU time per round and rank, its slowest rank per round (the
         # reduction of round_times_s), and /proc/self/io deltas {counter: rounds x ranks}
         "rank_cpu_s": [], "round_cpu_s": [], "cpu_stats": None, "io_bytes": {},
+        # instructions mode only (bench/instructions.py): instructions per round and rank, the busiest rank's
+        "rank_instructions": None, "round_instructions": None, "instructions_stats": None,
         # where each rank's time in the case went (bench/measure.py), the parts of the run's wall-time accounting
         "spans_s": _per_rank(replies, "spans_s"),
         "bytes_global": _max_or_none(_per_rank(replies, "bytes_global")),

@@ -8,6 +8,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+from bench import instructions
 from bench.ceilings import add_fraction_of_ceiling, measure_ceilings
 from bench.checkpoint_files import make_private_dir, remove_tree
 from bench.external_world import make_pool
@@ -199,7 +200,8 @@ class BenchSession:
         return {**self.run_info, "duration_s": time.perf_counter() - self._began, "world_starts": starts,
                 "world_start_s": start_s, "cases": len(self.records), "status_counts": counts,
                 "rank_pids": self.pool.rank_pids(), "launch": self.pool.launch_info(),
-                "wall_time": self.account.table(wall_s, world_starts=start_s, writing_results=writing_s)}
+                "wall_time": self.account.table(wall_s, world_starts=start_s, writing_results=writing_s),
+                "instructions_mode": instructions.enabled()}
 
     def close(self) -> None:
         try:

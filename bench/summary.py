@@ -25,8 +25,9 @@ def _fmt(value: float | None, scale: float = 1.0, digits: int = 2) -> str:
     return "-" if value is None else f"{value * scale:.{digits}f}"
 
 
-def table_rows(cases: list[dict[str, Any]], device_peaks: bool = False) -> list[list[str]]:
-    """`device_peaks`: a column of the largest rank's peak device memory (allocated), for runs on GPUs."""
+def table_rows(cases: list[dict[str, Any]], device_peaks: bool = False, counted: bool = False) -> list[list[str]]:
+    """`device_peaks`: a column of the largest rank's peak device memory (allocated), for runs on GPUs; `counted`:
+    a column of the median instruction count (millions), for runs in instructions mode."""
     rows = []
     for record in cases:
         stats = record.get("stats") or {}
@@ -37,6 +38,7 @@ def table_rows(cases: list[dict[str, Any]], device_peaks: bool = False) -> list[
             record["model"] or "-", mesh_label(record["mesh_shape"]) + (" sim" if record.get("simulated") else ""),
             _fmt(stats.get("median_s"), 1e3, 3), _fmt(stats.get("iqr_s"), 1e3, 3),
             _fmt((record.get("cpu_stats") or {}).get("median_s"), 1e3, 3),
+            *([_fmt((record.get("instructions_stats") or {}).get("median_s"), 1e-6, 3)] if counted else []),
             _fmt(record.get("throughput_gbps"), 1, 3), _fmt(record.get("fraction_of_ceiling"), 100, 1),
             _fmt(max(peaks) if peaks else None, 1 / 2**20, 2),
             {True: "yes", False: "NO", None: "-"}[record.get("correct")],
@@ -48,9 +50,13 @@ def table_rows(cases: list[dict[str, Any]], device_peaks: bool = False) -> list[
     return rows
 
 
-HEADER = ["api", "op", "type", "options", "model", "mesh", "median ms", "IQR ms", "CPU ms", "GB/s", "% ceiling", "peak MiB",
-          "correct", "status"]
-DEVICE_HEADER = HEADER[:-2] + ["GPU MiB"] + HEADER[-2:]
+HEADER = ["api", "op", "type", "options", "model", "mesh", "median ms", "IQR ms", "CPU ms", "GB/s", "% ceiling",
+          "peak MiB", "correct", "status"]
+
+
+def header(device_peaks: bool = False, counted: bool = False) -> list[str]:
+    columns = HEADER[:-2] + (["GPU MiB"] if device_peaks else []) + HEADER[-2:]
+    return columns[:9] + ["M instr"] + columns[9:] if counted else columns
 
 
 def format_table(rows: list[list[str]], header: list[str] = HEADER) -> str:
@@ -72,7 +78,8 @@ def summarize_file(path: str | Path) -> str:
     cases = records(data)
     counts = ", ".join(f"{n} {status}" for status, n in sorted(run.get("status_counts", {}).items()))
     on_gpus = any(r.get("peak_cuda_bytes") for r in cases)
-    lines = [format_table(table_rows(cases, on_gpus), DEVICE_HEADER if on_gpus else HEADER), ""]
+    counted = any(r.get("instructions_stats") for r in cases)
+    lines = [format_table(table_rows(cases, on_gpus, counted), header(on_gpus, counted)), ""]
     lines += [f"failed: {line}" for line in failures(cases)]
     lines += [f"skipped: {r['case_id']}: {r['message']}" for r in cases if r["status"] == "skipped"]
     if run.get("complete") is False:
@@ -90,6 +97,8 @@ def summarize_file(path: str | Path) -> str:
     if any(r.get("simulated") for r in cases):
         lines.append(f"mesh N sim: {SIMULATED_LABEL}: one process played rank 0 of N ranks; rank-local work is real, "
                      "collectives cost nothing")
+    if counted:
+        lines.append("M instr: median over rounds of the busiest rank's instructions in the op (callgrind), millions")
     lines.append("CPU ms: median over rounds of the slowest rank's CPU time (user + system, all its threads) in the op")
     lines.append("peak MiB: the largest rank's peak RSS during the op over its RSS before it (an untimed round); "
                  "GB/s: global logical bytes / median; % ceiling: GB/s over the machine's matching ceiling")

@@ -87,7 +87,8 @@ def format_table(table: dict[str, Any]) -> list[str]:
         return []
     parts = sorted(((s, name) for name, s in (table.get("parts_s") or {}).items() if s > 0), reverse=True)
     lines = [f"where the wall time went ({wall:.0f} s from the pytest process's start):"]
-    lines += [f"  {name.replace('_', ' '):<24} {seconds:8.1f} s {100 * seconds / wall:5.1f}%" for seconds, name in parts]
+    lines += [f"  {name.replace('_', ' '):<24} {seconds:8.1f} s {100 * seconds / wall:5.1f}%"
+              for seconds, name in parts]
     unexplained = table.get("unexplained_s", 0.0)
     lines.append(f"  {'unexplained':<24} {unexplained:8.1f} s {100 * unexplained / wall:5.1f}%")
     return lines

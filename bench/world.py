@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from typing import Any
 
+from bench import instructions
 from bench.matrix import mesh_label
 from bench.profiles import RoundSettings
 
@@ -97,7 +98,7 @@ class World:
             self._procs.append(process)
             self._conns.append(parent_end)
             self.started_pids.append(process.pid)
-        replies, failure = self._collect(START_TIMEOUT_S)
+        replies, failure = self._collect(START_TIMEOUT_S * (instructions.SLOWDOWN if instructions.enabled() else 1))
         if failure or any(reply is None for reply in replies):
             self.kill()
             raise WorldStartError(f"world {self.mesh_label} did not start: {failure or 'timed out'}")

@@ -34,3 +34,18 @@ def verify_without_loading(ctx: RankContext, spec: dict) -> tuple[bool | None, l
     op.setup()
     op.before_round()
     return op.verify(None), op.notes
+
+
+def counted_loops(ctx: RankContext, sizes: list[int]) -> list[int | None]:
+    """Instructions mode: the count of a plain Python loop of each size, between the counter's start and stop."""
+    from bench.instructions import InstructionCounter
+
+    counter = InstructionCounter()
+    counts = []
+    for size in sizes:
+        counter.start()
+        total = 0
+        for i in range(size):
+            total += i
+        counts.append(counter.stop())
+    return counts

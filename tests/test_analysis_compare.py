@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.compare import CompareSettings, compare_frames
+from analysis.compare import compare_frames
 from analysis.load import frame_of_file
 from tests import result_files as rf
 

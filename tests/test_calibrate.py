@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from bench.calibrate import judge, parse_ops
-from bench.compare_run import BadInput, side_env
+from bench.compare_args import BadInput
+from bench.compare_sides import side_env
 from bench.planted import PLANT_ENV, parse_plan, planted_fraction, spin_after
 from tests.conftest import ROOT
 

@@ -1,0 +1,71 @@
+"""How many passes a compare runs: a fixed count, as many as fit a time budget, or as many as a target minimum
+detectable effect needs (an internal pilot).
+
+The target rule re-estimates the pass count from the passes done so far, from each case's standard error alone
+(never from its difference between the sides): after pass k (k >= 2, the first with a spread between passes), each
+timed case's standard error is scaled to n passes (SE x sqrt(k / n), one more degree of freedom per pass), and the
+count is the smallest n at which TARGET_QUANTILE of the cases have an MDE at or below the target. Because the count
+depends on the spread and not on the effect, the comparison at the end keeps the error rate of a fixed design,
+as Wittes & Brittain's internal pilot does (Stat. Med. 1990); no case is decided early, which would need an alpha
+spending rule. The budget, if any, caps the count. This module runs in the driver: it needs the analysis package, not
+torch.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+TARGET_QUANTILE = 0.9
+"""The share of the timed cases that must reach the target MDE."""
+
+
+def passes_for_budget(budget_min: float, first_pass_s: float, cap: int) -> int:
+    """How many passes fit into the budget, judged by the first pass's duration: at least 2 (one pass a side cannot
+    tell a change from a process's own speed), at most `cap`. The count depends on time alone, never on what the
+    passes measured, so the comparison's error rate is that of a fixed number of passes."""
+    return max(2, min(cap, int(budget_min * 60 // max(first_pass_s, 1e-9))))
+
+
+def predicted_mde(std_error: float, df: float, passes_done: int, passes: int, alpha_per_test: float,
+                  threshold: float) -> float:
+    from analysis.stats import mde
+
+    if not (math.isfinite(std_error) and std_error > 0):
+        return math.inf
+    return mde(std_error * math.sqrt(passes_done / passes), df + (passes - passes_done), alpha_per_test, threshold)
+
+
+def passes_for_target(std_errors: list[float], dfs: list[float], passes_done: int, target: float,
+                      alpha_per_test: float, threshold: float, cap: int,
+                      quantile: float = TARGET_QUANTILE) -> int:
+    """The smallest pass count (passes_done..cap) at which `quantile` of the cases reach an MDE <= target; cap
+    where none does."""
+    testable = [(se, df) for se, df in zip(std_errors, dfs) if math.isfinite(se) and se > 0]
+    if not testable:
+        return cap
+    needed = math.ceil(quantile * len(testable))
+    for passes in range(max(passes_done, 2), cap + 1):
+        reached = sum(predicted_mde(se, df, passes_done, passes, alpha_per_test, threshold) <= target
+                      for se, df in testable)
+        if reached >= needed:
+            return passes
+    return cap
+
+
+def target_passes(folder: Path, pass_glob: str, passes_done: int, target: float, threshold: float, metric: str,
+                  cap: int) -> tuple[int, str]:
+    """The pass count the target needs, judged from the complete passes in `folder`, and a line saying why."""
+    from analysis.compare import CompareSettings, compare_runs
+    from analysis.load import load_runs
+
+    sides = [load_runs([str(folder / pass_glob / f"{side}.json")], metric) for side in ("a", "b")]
+    comparison = compare_runs(*sides, CompareSettings(threshold=threshold))
+    cases = comparison.cases[comparison.cases["time_verdict"].notna()]
+    alpha = comparison.summary["alpha_per_test"]
+    passes = passes_for_target(list(cases["std_error"].astype(float)), list(cases["df"].astype(float)),
+                               passes_done, target, alpha, threshold, cap)
+    reach = sum(predicted_mde(se, df, passes_done, passes, alpha, threshold) <= target
+                for se, df in zip(cases["std_error"].astype(float), cases["df"].astype(float)))
+    return passes, (f"after {passes_done} passes: {passes} passes would bring {reach} of {len(cases)} timed cases "
+                    f"to an MDE of {target:.0%} or less (the aim: {TARGET_QUANTILE:.0%} of them; at most {cap})")
