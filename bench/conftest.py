@@ -88,7 +88,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="torch threads of each rank (default: the machine's cores shared evenly among a world's "
                          "ranks)")
     group.addoption("--pin-ranks", action="store_true",
-                    help="pin each rank to one core of its own (rank modulo the cores this process may use)")
+                    help="pin each rank to cores of its own, one per torch thread (wrapping around when ranks outnumber "
+                         "cores)")
     group.addoption("--metric", choices=("wall", "cpu", "instructions"), default="wall",
                     help="wall and cpu are always recorded (this names the one the run is judged on); instructions: "
                          "every rank under valgrind's callgrind, counting the op's instructions (slow; needs valgrind)")

@@ -1,4 +1,4 @@
-"""Where a rank runs: its torch thread count and, optionally, the one core it is pinned to.
+"""Where a rank runs: its torch thread count and, optionally, the cores it is pinned to (one per thread).
 
 The parent chooses (pytest options --threads-per-rank and --pin-ranks, bench/conftest.py) and passes the choice to
 each world it starts (from PLACEMENT_ENV, which set_placement writes); every rank applies it once at its start.
@@ -39,10 +39,18 @@ def apply_placement(rank: int, processes: int, chosen: dict | None = None) -> di
     import torch
 
     chosen = chosen or placement()
-    torch.set_num_threads(chosen["threads"] or threads_per_rank(processes))
+    threads = chosen["threads"] or threads_per_rank(processes)
+    torch.set_num_threads(threads)
     cpus = None
     if chosen["pin"] and hasattr(os, "sched_setaffinity"):
-        allowed = sorted(os.sched_getaffinity(0))
-        cpus = [allowed[rank % len(allowed)]]
+        cpus = pinned_cpus(rank, threads, sorted(os.sched_getaffinity(0)))
         os.sched_setaffinity(0, cpus)
     return {"threads": torch.get_num_threads(), "cpus": cpus}
+
+
+def pinned_cpus(rank: int, threads: int, allowed: list[int]) -> list[int]:
+    """A block of `threads` cores per rank, rank after rank, wrapping around when the ranks' threads outnumber the
+    cores: 1 rank of 2 threads on 2 cores gets both, 2 ranks get one each, 4 ranks share them in pairs."""
+    width = min(threads, len(allowed))
+    first = (rank * width) % len(allowed)
+    return [allowed[(first + i) % len(allowed)] for i in range(width)]

@@ -42,3 +42,13 @@ def test_short_traceback_keeps_the_end():
     except RuntimeError as exc:
         text = short_traceback(exc, limit_chars=300)
     assert text.startswith("...") and len(text) == 303 and text.rstrip().endswith("x")
+
+
+def test_pinning_gives_each_rank_a_block_of_cores_and_wraps_around():
+    from bench.placement import pinned_cpus
+
+    assert pinned_cpus(0, 2, [0, 1]) == [0, 1]  # one rank with both threads: both cores
+    assert [pinned_cpus(rank, 1, [0, 1]) for rank in range(4)] == [[0], [1], [0], [1]]  # 4 ranks on 2 cores
+    assert [pinned_cpus(rank, 4, list(range(16))) for rank in range(4)] == [
+        [0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11], [12, 13, 14, 15]]
+    assert pinned_cpus(1, 2, [4, 6]) == [4, 6]  # the cores this process may use, not 0..n
