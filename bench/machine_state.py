@@ -116,3 +116,31 @@ def machine_state(sample_s: float = CPU_SAMPLE_S) -> dict[str, Any]:
     state["warnings"] = assess(state)
     state["busy"] = any(w.startswith("busy machine") for w in state["warnings"])
     return state
+
+
+CPU_TICK_FIELDS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+
+
+def cpu_ticks() -> dict[str, int] | None:
+    """The machine's CPU time by kind since boot (/proc/stat, all cores); None where it cannot be read."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = stat.readline().split()[1:]
+        return dict(zip(CPU_TICK_FIELDS, map(int, fields)))
+    except (OSError, ValueError):
+        return None
+
+
+def noise_during(before: dict[str, int] | None) -> dict[str, Any]:
+    """The machine's state over a run, from its ticks at the start: the share of CPU time stolen by the hypervisor,
+    spent idle and waiting on I/O, and the load average at the end. Steal is the one a VM cannot see otherwise:
+    time its vCPUs were runnable but not running."""
+    after = cpu_ticks()
+    state: dict[str, Any] = {"load_average_end": list(os.getloadavg())}
+    if before is None or after is None:
+        return state
+    total = sum(after.values()) - sum(before.values())
+    if total > 0:
+        for kind in ("steal", "iowait", "idle"):
+            state[f"{kind}_fraction"] = (after[kind] - before[kind]) / total
+    return state

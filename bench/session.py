@@ -14,6 +14,7 @@ from bench.checkpoint_files import make_private_dir, remove_tree
 from bench.external_world import make_pool
 from bench.matrix import Case, mesh_label, parse_mesh_label
 from bench.known_bugs import mark_known_bug
+from bench.machine_state import cpu_ticks, noise_during
 from bench.memory_need import device_total_bytes, estimate, gpu_count_shortfall, host_available_bytes, shortfall
 from bench.profiles import Profile, RoundSettings
 from bench.record import build_record, model_facts
@@ -88,6 +89,7 @@ class BenchSession:
         """Compare mode (bench/compare_run.py): the connection through which this side takes turns; else None."""
         self._take_turn(CEILINGS_POSITION, "run-info-and-ceilings")  # the machine as this side alone sees it
         self.run_info = start_run_info(profile.name, asdict(settings))
+        self._ticks = cpu_ticks()
         self.run_info["checkpoint"] = {"folder": str(self.checkpoint_root), "fsync": fsync}
         self.run_info["ceilings"] = measure_ceilings(self.checkpoint_root, ceiling_bytes)
         if self.turns:
@@ -201,7 +203,7 @@ class BenchSession:
                 "world_start_s": start_s, "cases": len(self.records), "status_counts": counts,
                 "rank_pids": self.pool.rank_pids(), "launch": self.pool.launch_info(),
                 "wall_time": self.account.table(wall_s, world_starts=start_s, writing_results=writing_s),
-                "instructions_mode": instructions.enabled()}
+                "instructions_mode": instructions.enabled(), "noise_during": noise_during(self._ticks)}
 
     def close(self) -> None:
         try:

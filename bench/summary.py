@@ -110,6 +110,11 @@ def summarize_file(path: str | Path) -> str:
                 if name.endswith("_gbps")]
     if measured:
         lines.append(f"ceilings (GB/s, {ceilings.get('folder')}): " + ", ".join(measured))
+    noise = run.get("noise_during") or {}
+    if "steal_fraction" in noise:
+        lines.append(f"during the run: {noise['steal_fraction']:.1%} of CPU time stolen by the hypervisor, "
+                     f"{noise['iowait_fraction']:.1%} waiting on I/O, {noise['idle_fraction']:.1%} idle; load average "
+                     f"{noise['load_average_end'][0]:.2f} at the end")
     lines += format_wall_table(run.get("wall_time") or {})
     lines.append(f"results: {path}")
     return "\n".join(lines)

@@ -24,6 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.machine_state import cpu_ticks  # noqa: E402
 from bench.stats import robust_cv  # noqa: E402
 
 SETTINGS = {
@@ -33,13 +34,6 @@ SETTINGS = {
     "warmup3": ["--warmup-rounds", "3"],
 }
 METRIC_FIELDS = {"wall": "round_times_s", "cpu": "round_cpu_s"}
-
-
-def cpu_ticks() -> dict[str, int]:
-    with open("/proc/stat") as stat:
-        fields = stat.readline().split()[1:]
-    names = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
-    return dict(zip(names, map(int, fields)))
 
 
 def run_once(out: Path, setting: str, number: int, extra: list[str]) -> dict:

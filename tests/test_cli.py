@@ -65,6 +65,8 @@ def test_the_wall_time_table_adds_up_to_the_run(run_file):
     assert parts["world_starts"] == pytest.approx(data["run"]["world_start_s"])
     assert parts["startup"] > 0 and parts["setup"] > 0 and parts["writing_results"] > 0
     assert table["wall_s"] >= data["run"]["duration_s"]  # the process began before the session
+    noise = data["run"]["noise_during"]  # the machine's state over the run, from /proc/stat
+    assert 0 <= noise["steal_fraction"] <= 1 and 0 <= noise["idle_fraction"] <= 1 and noise["load_average_end"]
 
 
 def test_summary_prints_a_row_per_case_and_the_path(run_file):
