@@ -30,10 +30,14 @@ from bench.stats import robust_cv  # noqa: E402
 SETTINGS = {
     "default": [],
     "pinned": ["--pin-ranks"],
+    "pin1": ["--pin-ranks", "--threads-per-rank", "1"],
     "threads1": ["--threads-per-rank", "1"],
     "warmup3": ["--warmup-rounds", "3"],
+    "instructions": ["--metric", "instructions"],
 }
-METRIC_FIELDS = {"wall": "round_times_s", "cpu": "round_cpu_s"}
+METRIC_FIELDS = {"wall": "round_times_s", "cpu": "round_cpu_s", "instructions": "round_instructions"}
+REPEATABLE = 0.01
+"""A case repeats when its run medians span at most 1% (max / min - 1), issue 13's test of determinism."""
 
 
 def run_once(out: Path, setting: str, number: int, extra: list[str]) -> dict:
@@ -74,16 +78,22 @@ def quantiles(values: list[float]) -> str:
 
 def table(runs: list[dict], settings: list[str]) -> list[str]:
     lines = ["| setting | metric | cases | between runs: sd of log median, median / p90 | within a run: rcv of rounds, "
-             "median / p90 | wall s per run | steal | load1 |", "|---|---|---|---|---|---|---|---|"]
+             f"median / p90 | run medians within {REPEATABLE:.0%} | wall s per run | steal | load1 |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for setting in settings:
         mine = [run for run in runs if run["setting"] == setting and run["exit"] in (0, 1)]
         files = [run["file"] for run in mine]
         for metric, field in METRIC_FIELDS.items():
             logs, rcvs = case_medians(files, field)
-            between = [statistics.stdev(v) for v in logs.values() if len(v) == len(files) and len(v) > 1]
+            complete = [v for v in logs.values() if len(v) == len(files) and len(v) > 1]
+            if not complete:
+                continue  # this metric was not recorded in these runs (instructions outside that mode)
+            between = [statistics.stdev(v) for v in complete]
+            repeat = sum(math.exp(max(v) - min(v)) - 1 <= REPEATABLE for v in complete)
             within = [statistics.median(v) for v in rcvs.values() if len(v) == len(files)]
             steal = [r["steal_fraction"] for r in mine if r["steal_fraction"] is not None]
             lines.append(f"| {setting} | {metric} | {len(between)} | {quantiles(between)} | {quantiles(within)} | "
+                         f"{repeat} of {len(complete)} | "
                          f"{statistics.mean(r['wall_s'] for r in mine):.0f} | "
                          f"{statistics.mean(steal) if steal else 0:.1%} | "
                          f"{statistics.mean(r['load1'] for r in mine):.2f} |")
