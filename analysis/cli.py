@@ -11,10 +11,11 @@ import sys
 from pathlib import Path
 
 from analysis.compare import CompareSettings, compare_runs
+from analysis.history import ORDERS
 from analysis.load import ResultFileError, load_frame, load_runs
 from analysis.metrics import DEFAULT_METRIC, METRICS
 from analysis.render import FORMATS, render_comparison, render_trend
-from analysis.trend import ORDERS, all_steps
+from analysis.trend import all_steps
 
 BAD_INPUT = 2
 

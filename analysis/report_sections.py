@@ -11,6 +11,7 @@ import pandas as pd
 
 from analysis import charts
 from analysis.compare import VERDICTS, Comparison
+from analysis.history import run_order
 from analysis.html_page import Page, html_table
 from analysis.load import SIMULATED_LABEL
 from analysis.render import (
@@ -23,7 +24,7 @@ from analysis.render import (
     step_rows,
     summary_lines,
 )
-from analysis.trend import all_steps, run_order
+from analysis.trend import all_steps
 from bench.stats import UNSTABLE_RCV, robust_cv  # the suite's rule: report and summary flag the same cases
 
 TOP_CASES = 40

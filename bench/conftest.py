@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import shutil
 import signal
 import sys
 import tempfile
@@ -245,8 +246,10 @@ def bench_session(request: pytest.FixtureRequest):
     previous = request.config.stash.get(_PREVIOUS, None)
     cap = request.config.getoption("--max-host-memory-gb")
     set_placement(request.config.getoption("--threads-per-rank"), request.config.getoption("--pin-ranks"))
+    callgrind = None
     if request.config.getoption("--metric") == "instructions":
-        instructions.enable(Path(tempfile.mkdtemp(prefix="statedict-bench-callgrind-")))
+        callgrind = Path(tempfile.mkdtemp(prefix="statedict-bench-callgrind-"))
+        instructions.enable(callgrind)
     session = BenchSession(selection.profile, selection.settings,
                            checkpoint_parent=request.config.getoption("--checkpoint-dir"),
                            fsync=not request.config.getoption("--no-fsync"),
@@ -258,6 +261,8 @@ def bench_session(request: pytest.FixtureRequest):
                            for warning in session.run_info["machine_state"]["warnings"]))
     yield session
     session.close()
+    if callgrind is not None:  # the wrapper and the ranks' last dumps (the counts were read round by round)
+        shutil.rmtree(callgrind, ignore_errors=True)
 
 
 def _say(config: pytest.Config, *lines: str) -> None:

@@ -17,8 +17,8 @@ import pandas as pd
 import pytest
 
 from analysis.load import load_frame
-from analysis.trend import (ALPHA_STEP, MIN_SEGMENT_RUNS, MIN_STEP, all_steps, change_points, detect_steps,
-                            run_order)
+from analysis.history import run_order
+from analysis.trend import ALPHA_STEP, MIN_SEGMENT_RUNS, MIN_STEP, all_steps, change_points, detect_steps
 from tests import result_files as rf
 
 ROOT = Path(__file__).resolve().parent.parent
