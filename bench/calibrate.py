@@ -22,22 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from bench import compare_args, compare_run
-from bench.compare_args import BAD_INPUT, BadInput
+from bench.compare_args import BAD_INPUT, BadInput, parse_percent
+from bench.compare_plan import compare_passes
+from bench.planted import fraction_in
 
 PROG = "statedict-bench calibrate"
 DEFAULT_OPS = "fsdp2:get_optim=10%,fsdp2:set_model=20%"
 """Issue 13's target: 10% in FSDP2's get_optimizer_state_dict, 20% in its set_model_state_dict."""
 CALIBRATED_METRICS = ("wall", "cpu")
-
-
-def parse_fraction(text: str, what: str) -> float:
-    try:
-        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
-    except ValueError:
-        raise BadInput(f"{what} {text!r} is not a number like 10% or 0.1") from None
-    if not 0 < value <= 10:
-        raise BadInput(f"{what} {text!r} must be more than 0% and at most 1000%")
-    return value
 
 
 def parse_ops(text: str, slowdown: float) -> dict[str, float]:
@@ -52,15 +44,10 @@ def parse_ops(text: str, slowdown: float) -> dict[str, float]:
         op = name.split(":")[-1]
         if op not in OPS or name.count(":") > 1:
             raise BadInput(f"--ops: {name!r} is not an op (OP or API:OP; ops: {', '.join(OPS)})")
-        plan[name] = parse_fraction(fraction, f"--ops {name}") if fraction else slowdown
+        plan[name] = parse_percent(fraction, f"--ops {name}") if fraction else slowdown
     if not plan:
         raise BadInput("--ops names no op")
     return plan
-
-
-def is_planted(api: str, op: str, plan: dict[str, float]) -> float:
-    """The fraction planted into the case, 0.0 for none: the rule of bench/planted.py, on the analysis side."""
-    return plan.get(f"{api}:{op}", plan.get(op, 0.0))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -89,7 +76,7 @@ def compare_arguments(args: argparse.Namespace) -> list[str]:
 
 def judge(cases: Any, plan: dict[str, float]) -> dict[str, Any]:
     """One metric's comparison (analysis.compare's case table) against the known truth."""
-    planted_fraction = [is_planted(api, op, plan) for api, op in zip(cases["api"], cases["op"])]
+    planted_fraction = [fraction_in(plan, api, op) for api, op in zip(cases["api"], cases["op"])]
     timed = cases["time_verdict"].notna()
     planted = [f > 0 for f in planted_fraction]
     flags = cases["time_verdict"].isin(["regression", "improvement"])
@@ -116,15 +103,10 @@ def judge(cases: Any, plan: dict[str, float]) -> dict[str, Any]:
 
 
 def calibrate(folder: Path, plan: dict[str, float], threshold: float) -> dict[str, Any]:
-    from analysis.compare import CompareSettings, compare_runs
-    from analysis.load import load_runs
-
     result = {}
     for metric in CALIBRATED_METRICS:
-        base = load_runs([str(folder / "pass[0-9][0-9]" / "a.json")], metric)
-        new = load_runs([str(folder / "pass[0-9][0-9]" / "b.json")], metric)
-        comparison = compare_runs(base, new, CompareSettings(threshold=threshold))
-        result[metric] = judge(comparison.cases, plan) | {"passes": len(base)}
+        comparison, passes = compare_passes(folder, metric, threshold)
+        result[metric] = judge(comparison.cases, plan) | {"passes": passes}
     return result
 
 
@@ -148,10 +130,10 @@ def main(argv: list[str] | None = None) -> int:
     began = time.monotonic()
     try:
         args = _parser().parse_args(argv)
-        plan = parse_ops(args.ops, parse_fraction(args.slowdown, "--slowdown"))
+        plan = parse_ops(args.ops, parse_percent(args.slowdown, "--slowdown"))
         compare_namespace = compare_args._parser().parse_args(compare_arguments(args))
         compare_namespace.plant = json.dumps(plan)
-        threshold = parse_fraction(compare_namespace.threshold, "--threshold")
+        threshold = parse_percent(compare_namespace.threshold, "--threshold")
         code, folder = compare_run.run_in_folder(compare_namespace)
     except BadInput as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)

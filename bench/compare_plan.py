@@ -16,6 +16,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from bench.compare_args import PASS_GLOB
+
 TARGET_QUANTILE = 0.9
 """The share of the timed cases that must reach the target MDE."""
 
@@ -36,6 +38,12 @@ def predicted_mde(std_error: float, df: float, passes_done: int, passes: int, al
     return mde(std_error * math.sqrt(passes_done / passes), df + (passes - passes_done), alpha_per_test, threshold)
 
 
+def _reached(cases: list[tuple[float, float]], passes_done: int, passes: int, target: float, alpha_per_test: float,
+             threshold: float) -> int:
+    """How many of the cases ((standard error, df) after passes_done) would have an MDE <= target at `passes`."""
+    return sum(predicted_mde(se, df, passes_done, passes, alpha_per_test, threshold) <= target for se, df in cases)
+
+
 def passes_for_target(std_errors: list[float], dfs: list[float], passes_done: int, target: float,
                       alpha_per_test: float, threshold: float, cap: int,
                       quantile: float = TARGET_QUANTILE) -> int:
@@ -46,26 +54,29 @@ def passes_for_target(std_errors: list[float], dfs: list[float], passes_done: in
         return cap
     needed = math.ceil(quantile * len(testable))
     for passes in range(max(passes_done, 2), cap + 1):
-        reached = sum(predicted_mde(se, df, passes_done, passes, alpha_per_test, threshold) <= target
-                      for se, df in testable)
-        if reached >= needed:
+        if _reached(testable, passes_done, passes, target, alpha_per_test, threshold) >= needed:
             return passes
     return cap
 
 
-def target_passes(folder: Path, pass_glob: str, passes_done: int, target: float, threshold: float, metric: str,
-                  cap: int) -> tuple[int, str]:
-    """The pass count the target needs, judged from the complete passes in `folder`, and a line saying why."""
+def compare_passes(folder: Path, metric: str, threshold: float):
+    """analysis compare of the complete passes in a compare's folder, side A against side B on `metric`:
+    (the Comparison, how many passes)."""
     from analysis.compare import CompareSettings, compare_runs
     from analysis.load import load_runs
 
-    sides = [load_runs([str(folder / pass_glob / f"{side}.json")], metric) for side in ("a", "b")]
-    comparison = compare_runs(*sides, CompareSettings(threshold=threshold))
+    base, new = (load_runs([str(folder / PASS_GLOB / f"{side}.json")], metric) for side in ("a", "b"))
+    return compare_runs(base, new, CompareSettings(threshold=threshold)), len(base)
+
+
+def target_passes(folder: Path, passes_done: int, target: float, threshold: float, metric: str,
+                  cap: int) -> tuple[int, str]:
+    """The pass count the target needs, judged from the complete passes in `folder`, and a line saying why."""
+    comparison, _ = compare_passes(folder, metric, threshold)
     cases = comparison.cases[comparison.cases["time_verdict"].notna()]
     alpha = comparison.summary["alpha_per_test"]
-    passes = passes_for_target(list(cases["std_error"].astype(float)), list(cases["df"].astype(float)),
-                               passes_done, target, alpha, threshold, cap)
-    reach = sum(predicted_mde(se, df, passes_done, passes, alpha, threshold) <= target
-                for se, df in zip(cases["std_error"].astype(float), cases["df"].astype(float)))
+    std_errors, dfs = list(cases["std_error"].astype(float)), list(cases["df"].astype(float))
+    passes = passes_for_target(std_errors, dfs, passes_done, target, alpha, threshold, cap)
+    reach = _reached(list(zip(std_errors, dfs)), passes_done, passes, target, alpha, threshold)
     return passes, (f"after {passes_done} passes: {passes} passes would bring {reach} of {len(cases)} timed cases "
                     f"to an MDE of {target:.0%} or less (the aim: {TARGET_QUANTILE:.0%} of them; at most {cap})")

@@ -122,7 +122,7 @@ def _next_pass_count(args: argparse.Namespace, folder: Path, done: int, passes: 
         print(f"the first pass took {elapsed_s:.0f} s: {passes} passes fit in {args.budget_min:g} minutes")
     if args.target_mde and done >= 2:
         threshold = parse_percent(args.threshold, "--threshold")
-        passes, line = target_passes(folder, PASS_GLOB, done, args.target_mde, threshold, args.metric, args.passes)
+        passes, line = target_passes(folder, done, args.target_mde, threshold, args.metric, args.passes)
         passes = max(passes, done)
         print(line)
     return passes

@@ -89,8 +89,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="torch threads of each rank (default: the machine's cores shared evenly among a world's "
                          "ranks)")
     group.addoption("--pin-ranks", action="store_true",
-                    help="pin each rank to cores of its own, one per torch thread (wrapping around when ranks outnumber "
-                         "cores)")
+                    help="pin each rank to cores of its own, one per torch thread (wrapping around when ranks "
+                         "outnumber cores)")
     group.addoption("--metric", choices=("wall", "cpu", "instructions"), default="wall",
                     help="wall and cpu are always recorded (this names the one the run is judged on); instructions: "
                          "every rank under valgrind's callgrind, counting the op's instructions (slow; needs valgrind)")
@@ -117,11 +117,11 @@ def _convert_numbers(config: pytest.Config) -> None:
 
 
 def instruction_rounds(overrides: dict) -> dict:
-    """Instructions mode: valgrind must be there (one line, exit 2, if not); a few rounds with no time budget, and
-    the case timeout scaled by valgrind's slowdown, unless the command line says otherwise."""
+    """Instructions mode: valgrind must be there (one line, exit 2, if not); a few rounds with no time budget, unless
+    the command line says otherwise (the waits for ranks are scaled by valgrind's slowdown in bench/world.py)."""
     instructions.valgrind()
     rounds = {"warmup_rounds": 1, "min_rounds": instructions.ROUNDS, "max_rounds": instructions.ROUNDS,
-              "budget_s": 0.0, "case_timeout_s": 120.0 * instructions.SLOWDOWN}
+              "budget_s": 0.0}
     return rounds | overrides
 
 

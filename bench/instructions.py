@@ -57,6 +57,11 @@ def enabled() -> bool:
     return bool(os.environ.get(CALLGRIND_DIR_ENV))
 
 
+def time_scale() -> float:
+    """What every wait for ranks is multiplied by (bench/world.py): SLOWDOWN in instructions mode, else 1."""
+    return SLOWDOWN if enabled() else 1.0
+
+
 def read_dump_total(folder: Path, pid: int) -> int | None:
     """The instruction count of this process's newest callgrind dump (the round just ended), removed once read."""
     dumps = sorted(folder.glob(f"callgrind.{pid}.*"), key=lambda p: int(p.name.rsplit(".", 1)[1])

@@ -38,8 +38,8 @@ KNOWN_BUGS = (
     KnownBug(
         issue="https://github.com/pytorch/pytorch/issues/188989",
         summary="(fixed by pytorch/pytorch#188990) FSDP1 on CPU: FlatParamHandle.to_cpu() frees the unsharded flat "
-                "parameter's storage although it is already on the CPU, so offload_to_cpu=True reads freed memory (a use-after-free: SIGSEGV in "
-                "FULL_STATE_DICT's get_model with more than one rank)",
+                "parameter's storage although it is already on the CPU, so offload_to_cpu=True reads freed memory "
+                "(a use-after-free: SIGSEGV in FULL_STATE_DICT's get_model with more than one rank)",
         api="fsdp1", op="get_model", state_dict_type="full", options={"offload_to_cpu": True}, device="cpu",
         min_world_size=2, message=re.compile(r"SIGSEGV|setStorage: .* out of bounds")),
 )

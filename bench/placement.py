@@ -33,9 +33,9 @@ def placement() -> dict:
 
 
 def apply_placement(rank: int, processes: int, chosen: dict | None = None) -> dict:
-    """In a rank at its start: sets torch's thread count and pins the rank to core `rank` modulo the cores it may
-    use, as `chosen` (the parent's placement(); default: this process's own) says. Returns what was set, for the
-    rank's ready message."""
+    """In a rank at its start: sets torch's thread count and, if chosen, pins the rank to its block of cores
+    (pinned_cpus), as `chosen` (the parent's placement(); default: this process's own) says. Returns what was set,
+    for the rank's ready message."""
     import torch
 
     chosen = chosen or placement()

@@ -26,10 +26,14 @@ def parse_plan(text: str | None) -> dict[str, float]:
     return {str(k): float(v) for k, v in plan.items()}
 
 
+def fraction_in(plan: dict[str, float], api: str, op: str) -> float:
+    """The fraction `plan` plants into a case of `api` and `op`: its API:OP entry, else its OP entry, else 0.0."""
+    return plan.get(f"{api}:{op}", plan.get(op, 0.0))
+
+
 def planted_fraction(api: str, op: str) -> float:
     """The fraction planted into this case's op in this process; 0.0 where nothing is planted."""
-    plan = parse_plan(os.environ.get(PLANT_ENV))
-    return plan.get(f"{api}:{op}", plan.get(op, 0.0))
+    return fraction_in(parse_plan(os.environ.get(PLANT_ENV)), api, op)
 
 
 def spin_after(t0: float, fraction: float) -> None:

@@ -55,21 +55,23 @@ def _max_or_none(values: list[int | None]) -> int | None:
     return max(known) if known else None
 
 
+def _rounds_by_rank(replies: list[dict[str, Any]], key: str) -> list[list[Any]]:
+    """Each rank's per-round list under `key` as rounds x ranks."""
+    return [list(row) for row in zip(*(reply.get(key) or [] for reply in replies))]
+
+
 def _cost_fields(replies: list[dict[str, Any]], rounds: int) -> dict[str, Any]:
-    """CPU time and I/O of an `ok` case's rounds; empty where the ranks did not report them for every round."""
-    cpu = [reply.get("cpu_s") or [] for reply in replies]
-    if any(len(values) != rounds for values in cpu):
-        return {}
-    rank_cpu = [list(row) for row in zip(*cpu)]
-    round_cpu = round_times(rank_cpu)
-    fields = {"rank_cpu_s": rank_cpu, "round_cpu_s": round_cpu, "cpu_stats": summarize(round_cpu).as_dict(),
-              "io_bytes": by_name([reply.get("io_bytes") or [] for reply in replies])}
-    counts = [reply.get("instructions") or [] for reply in replies]
-    if all(len(values) == rounds and all(isinstance(v, int) for v in values) for values in counts):
-        rank_counts = [list(row) for row in zip(*counts)]
-        round_counts = round_times(rank_counts)  # the busiest rank's, as a round's time is the slowest rank's
-        fields.update(rank_instructions=rank_counts, round_instructions=round_counts,
-                      instructions_stats=summarize(round_counts).as_dict())
+    """CPU time, I/O and (instructions mode) instruction counts of an `ok` case's rounds, each reduced per round as
+    wall time is (the slowest, or busiest, rank); a metric is left out where a rank lacks a round of it."""
+    fields: dict[str, Any] = {"io_bytes": by_name([reply.get("io_bytes") or [] for reply in replies])}
+    for key, rank_field, round_field, stats_field in (("cpu_s", "rank_cpu_s", "round_cpu_s", "cpu_stats"),
+                                                      ("instructions", "rank_instructions", "round_instructions",
+                                                       "instructions_stats")):
+        if not all(len(reply.get(key) or []) == rounds and None not in reply[key] for reply in replies):
+            continue
+        by_rank = _rounds_by_rank(replies, key)
+        per_round = round_times(by_rank)
+        fields.update({rank_field: by_rank, round_field: per_round, stats_field: summarize(per_round).as_dict()})
     return fields
 
 
@@ -129,7 +131,7 @@ def build_record(case: Case, outcome: CaseOutcome, settings: RoundSettings, *, d
         record["status"] = "error"
         record["message"] = f"ranks measured different round counts: {[len(r['times_s']) for r in replies]}"
         return record
-    rank_times = [list(row) for row in zip(*(reply["times_s"] for reply in replies), strict=True)]
+    rank_times = _rounds_by_rank(replies, "times_s")
     record["rank_times_s"] = rank_times
     record["round_times_s"] = round_times(rank_times)
     record.update(phase_fields(case.op, replies, rank_times))

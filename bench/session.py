@@ -127,13 +127,16 @@ class BenchSession:
                 raise SourceCheckpointError(f"saving the checkpoint to load on mesh "
                                             f"{mesh_label(mesh_shape)} failed: {exc}") from None
             finally:
-                self.account.add("source_checkpoints",
-                                 time.perf_counter() - began - (self._world_start_s() - starts_s))
+                self.account.add("source_checkpoints", self._net_of_starts(began, starts_s))
             self._sources[key] = folder
         return self._sources[key]
 
     def _world_start_s(self) -> float:
         return self.pool.start_stats()[1]
+
+    def _net_of_starts(self, began: float, starts_s: float) -> float:
+        """Seconds since `began` less the world starts since then (counted as their own part)."""
+        return time.perf_counter() - began - (self._world_start_s() - starts_s)
 
     def memory_shortfall(self, case: Case) -> str | None:
         device_total = device_total_bytes()
@@ -158,9 +161,8 @@ class BenchSession:
                 began, starts_s = time.perf_counter(), self._world_start_s()
                 outcome = world.run_case(spec, settings_for(case, self.settings),
                                          case_timeout_s(self.settings, case, self.profile.timeout_base_params))
-                waited = time.perf_counter() - began - (self._world_start_s() - starts_s)
                 rank0 = outcome.replies[0] if outcome.replies else None
-                self.account.add("messaging", waited - self.account.add_rank_reply(rank0))
+                self.account.add("messaging", self._net_of_starts(began, starts_s) - self.account.add_rank_reply(rank0))
             except (WorldStartError, SourceCheckpointError) as exc:
                 outcome = CaseOutcome("error", str(exc), [None] * case.process_count)
             if outcome.status == "error":
@@ -174,8 +176,8 @@ class BenchSession:
         try:
             return self._measure(case)
         finally:  # what the parts added during the case do not explain
-            self.account.add("case_bookkeeping", time.perf_counter() - began - (self._world_start_s() - starts_s)
-                             - (self.account.total() - parts_s))
+            added_s = self.account.total() - parts_s
+            self.account.add("case_bookkeeping", self._net_of_starts(began, starts_s) - added_s)
 
     def _measure(self, case: Case) -> dict[str, Any]:
         self._take_turn(self.first_sequence + len(self.records), case.id)  # ended by end_turn, or the next case

@@ -56,7 +56,8 @@ HEADER = ["api", "op", "type", "options", "model", "mesh", "median ms", "IQR ms"
 
 def header(device_peaks: bool = False, counted: bool = False) -> list[str]:
     columns = HEADER[:-2] + (["GPU MiB"] if device_peaks else []) + HEADER[-2:]
-    return columns[:9] + ["M instr"] + columns[9:] if counted else columns
+    after_cpu = columns.index("CPU ms") + 1
+    return columns[:after_cpu] + ["M instr"] + columns[after_cpu:] if counted else columns
 
 
 def format_table(rows: list[list[str]], header: list[str] = HEADER) -> str:

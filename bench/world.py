@@ -98,7 +98,8 @@ class World:
             self._procs.append(process)
             self._conns.append(parent_end)
             self.started_pids.append(process.pid)
-        replies, failure = self._collect(START_TIMEOUT_S * (instructions.SLOWDOWN if instructions.enabled() else 1))
+        # under callgrind every wait for ranks is instructions.time_scale() times as long (here and in _send)
+        replies, failure = self._collect(START_TIMEOUT_S * instructions.time_scale())
         if failure or any(reply is None for reply in replies):
             self.kill()
             raise WorldStartError(f"world {self.mesh_label} did not start: {failure or 'timed out'}")
@@ -153,6 +154,7 @@ class World:
         return [reply["value"] for reply in outcome.replies]
 
     def _send(self, message: dict[str, Any], timeout_s: float) -> CaseOutcome:
+        timeout_s *= instructions.time_scale()
         try:
             if not self.alive:
                 self.kill()
