@@ -1,7 +1,8 @@
 """Where does the noise come from? Fresh runs of one selection under several settings, interleaved, then per case the
 spread between runs (the unit a comparison tests) against the spread between rounds of one run.
 
-    python scripts/noise_study.py --runs 4 --out DIR [--settings default,pinned,...] -- PYTEST_ARGS...
+    python scripts/noise_study.py --runs 4 --out DIR [--settings default,pinned,...] [--world-size N] [--table-only]
+        -- PYTEST_ARGS...
 
 Each setting is a set of extra pytest options (SETTINGS). Runs go in rounds over the settings (default, pinned, ...,
 default, pinned, ...) so that a drift of the machine falls on all of them alike. Printed, per setting and metric
@@ -34,6 +35,9 @@ SETTINGS = {
     "threads1": ["--threads-per-rank", "1"],
     "warmup3": ["--warmup-rounds", "3"],
     "instructions": ["--metric", "instructions"],
+    # For a selection given without --mesh: the same one-rank cases alone and beside a 2-rank world.
+    "mesh1": ["--mesh", "1"],
+    "mesh12": ["--mesh", "1,2"],
 }
 METRIC_FIELDS = {"wall": "round_times_s", "cpu": "round_cpu_s", "instructions": "round_instructions"}
 REPEATABLE = 0.01
@@ -54,15 +58,16 @@ def run_once(out: Path, setting: str, number: int, extra: list[str]) -> dict:
             "steal_fraction": (after["steal"] - before["steal"]) / total if total else None, "load1": load}
 
 
-def case_medians(files: list[str], field: str) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
-    """case -> per-run log median, and case -> per-run robust CV of the rounds."""
+def case_medians(files: list[str], field: str, keep=lambda record: True,
+                 ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """case -> per-run log median, and case -> per-run robust CV of the rounds, for the records `keep` accepts."""
     logs: dict[str, list[float]] = {}
     rcvs: dict[str, list[float]] = {}
     for file in files:
         for bench in json.loads(Path(file).read_text())["benchmarks"]:
             record = bench["extra_info"]
             rounds = record.get(field) or []
-            if record["status"] != "ok" or not rounds or statistics.median(rounds) <= 0:
+            if record["status"] != "ok" or not rounds or statistics.median(rounds) <= 0 or not keep(record):
                 continue
             logs.setdefault(record["case_id"], []).append(math.log(statistics.median(rounds)))
             rcvs.setdefault(record["case_id"], []).append(robust_cv(rounds))
@@ -76,7 +81,7 @@ def quantiles(values: list[float]) -> str:
     return f"{statistics.median(ordered):.1%} / {ordered[int(0.9 * (len(ordered) - 1))]:.1%}"
 
 
-def table(runs: list[dict], settings: list[str]) -> list[str]:
+def table(runs: list[dict], settings: list[str], keep=lambda record: True) -> list[str]:
     lines = ["| setting | metric | cases | between runs: sd of log median, median / p90 | within a run: rcv of rounds, "
              f"median / p90 | run medians within {REPEATABLE:.0%} | wall s per run | steal | load1 |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -84,7 +89,7 @@ def table(runs: list[dict], settings: list[str]) -> list[str]:
         mine = [run for run in runs if run["setting"] == setting and run["exit"] in (0, 1)]
         files = [run["file"] for run in mine]
         for metric, field in METRIC_FIELDS.items():
-            logs, rcvs = case_medians(files, field)
+            logs, rcvs = case_medians(files, field, keep)
             complete = [v for v in logs.values() if len(v) == len(files) and len(v) > 1]
             if not complete:
                 continue  # this metric was not recorded in these runs (instructions outside that mode)
@@ -105,6 +110,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=4)
     parser.add_argument("--out", required=True)
     parser.add_argument("--settings", default=",".join(SETTINGS))
+    parser.add_argument("--world-size", type=int, help="tabulate only the cases of worlds of this many ranks")
+    parser.add_argument("--table-only", action="store_true", help="tabulate the runs already in --out/runs.json")
     parser.add_argument("pytest_args", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     settings = args.settings.split(",")
@@ -115,13 +122,17 @@ def main() -> int:
     extra = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    runs = []
-    for number in range(1, args.runs + 1):
-        for setting in settings:
-            runs.append(run_once(out, setting, number, extra))
-            print(json.dumps(runs[-1]), flush=True)
-    (out / "runs.json").write_text(json.dumps(runs, indent=1))
-    lines = table(runs, settings)
+    if args.table_only:
+        runs = json.loads((out / "runs.json").read_text())
+    else:
+        runs = []
+        for number in range(1, args.runs + 1):
+            for setting in settings:
+                runs.append(run_once(out, setting, number, extra))
+                print(json.dumps(runs[-1]), flush=True)
+        (out / "runs.json").write_text(json.dumps(runs, indent=1))
+    size = args.world_size
+    lines = table(runs, settings, keep=lambda record: size is None or record["world_size"] == size)
     (out / "noise.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
