@@ -27,7 +27,7 @@ usage() {
   sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
   cat <<'EOT'
 
-  PROFILE            quick (default; about 11 minutes on 2 cores), nightly, full or gpu [env PROFILE]
+  PROFILE            quick (default; about 7 minutes on 2 cores), nightly, full or gpu [env PROFILE]
   --profile P        the same as PROFILE
   --results-dir DIR  where result files go (default: results)                           [env RESULTS_DIR]
   --python PY        interpreter to run with (default: python3)                         [env PYTHON]
