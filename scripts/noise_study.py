@@ -2,13 +2,15 @@
 spread between runs (the unit a comparison tests) against the spread between rounds of one run.
 
     python scripts/noise_study.py --runs 4 --out DIR [--settings default,pinned,...] [--world-size N] [--table-only]
-        -- PYTEST_ARGS...
+        [--skip-first K] -- PYTEST_ARGS...
 
 Each setting is a set of extra pytest options (SETTINGS). Runs go in rounds over the settings (default, pinned, ...,
 default, pinned, ...) so that a drift of the machine falls on all of them alike. Printed, per setting and metric
 (wall, cpu): over the timed cases, the median and 90th percentile of the between-run standard deviation of the log
 of a run's median (about the relative spread of run medians) and of the within-run robust CV of the rounds; and the
-machine's steal and other load during the runs (/proc/stat, /proc/loadavg). The table goes to DIR/noise.md too.
+machine's steal and other load during the runs (/proc/stat, /proc/loadavg). Beside them, each run's factor (the
+geometric mean over the cases of its median against the first run's: a run that is slow as a whole) and the
+between-run spread left after dividing each run by its factor. The table goes to DIR/noise.md too.
 """
 
 from __future__ import annotations
@@ -81,10 +83,19 @@ def quantiles(values: list[float]) -> str:
     return f"{statistics.median(ordered):.1%} / {ordered[int(0.9 * (len(ordered) - 1))]:.1%}"
 
 
+def run_factors(complete: list[list[float]]) -> tuple[list[float], list[float]]:
+    """Each run's factor against the first run (exp of the mean log ratio over the cases), and each case's
+    between-run sd of log medians once every run is divided by its factor."""
+    shifts = [statistics.mean(case[i] - case[0] for case in complete) for i in range(len(complete[0]))]
+    left = [statistics.stdev([value - shift for value, shift in zip(case, shifts)]) for case in complete]
+    return [math.exp(shift) for shift in shifts], left
+
+
 def table(runs: list[dict], settings: list[str], keep=lambda record: True) -> list[str]:
     lines = ["| setting | metric | cases | between runs: sd of log median, median / p90 | within a run: rcv of rounds, "
-             f"median / p90 | run medians within {REPEATABLE:.0%} | wall s per run | steal | load1 |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             f"median / p90 | run medians within {REPEATABLE:.0%} | run factors | between runs after them | "
+             "wall s per run | steal | load1 |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for setting in settings:
         mine = [run for run in runs if run["setting"] == setting and run["exit"] in (0, 1)]
         files = [run["file"] for run in mine]
@@ -97,8 +108,10 @@ def table(runs: list[dict], settings: list[str], keep=lambda record: True) -> li
             repeat = sum(math.exp(max(v) - min(v)) - 1 <= REPEATABLE for v in complete)
             within = [statistics.median(v) for v in rcvs.values() if len(v) == len(files)]
             steal = [r["steal_fraction"] for r in mine if r["steal_fraction"] is not None]
+            factors, left = run_factors(complete)
             lines.append(f"| {setting} | {metric} | {len(between)} | {quantiles(between)} | {quantiles(within)} | "
-                         f"{repeat} of {len(complete)} | "
+                         f"{repeat} of {len(complete)} | {' '.join(f'{f:.2f}' for f in factors)} | "
+                         f"{quantiles(left)} | "
                          f"{statistics.mean(r['wall_s'] for r in mine):.0f} | "
                          f"{statistics.mean(steal) if steal else 0:.1%} | "
                          f"{statistics.mean(r['load1'] for r in mine):.2f} |")
@@ -112,6 +125,8 @@ def main() -> int:
     parser.add_argument("--settings", default=",".join(SETTINGS))
     parser.add_argument("--world-size", type=int, help="tabulate only the cases of worlds of this many ranks")
     parser.add_argument("--table-only", action="store_true", help="tabulate the runs already in --out/runs.json")
+    parser.add_argument("--skip-first", type=int, default=0, metavar="K",
+                        help="tabulate without each setting's first K runs (e.g. the first on a fresh machine)")
     parser.add_argument("pytest_args", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     settings = args.settings.split(",")
@@ -132,6 +147,7 @@ def main() -> int:
                 print(json.dumps(runs[-1]), flush=True)
         (out / "runs.json").write_text(json.dumps(runs, indent=1))
     size = args.world_size
+    runs = [run for setting in settings for run in [r for r in runs if r["setting"] == setting][args.skip_first:]]
     lines = table(runs, settings, keep=lambda record: size is None or record["world_size"] == size)
     (out / "noise.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
