@@ -87,7 +87,8 @@ class BenchSession:
         self._sources: dict[tuple[str, tuple[int, ...], str], Path] = {}
         self.turns = self._connect_turns()
         """Compare mode (bench/compare_run.py): the connection through which this side takes turns; else None."""
-        self._take_turn(CEILINGS_POSITION, "run-info-and-ceilings")  # the machine as this side alone sees it
+        # the ceilings are measured in this side's turn: the machine as this side alone sees it
+        waited_s = self._take_turn(CEILINGS_POSITION, "run-info-and-ceilings")
         self.run_info = start_run_info(profile.name, asdict(settings))
         self._ticks = cpu_ticks()
         self.run_info["checkpoint"] = {"folder": str(self.checkpoint_root), "fsync": fsync}
@@ -97,16 +98,23 @@ class BenchSession:
                                             "block_rounds": self.turns.block_rounds, "rewarm_rounds": 1}
         self.end_turn()
         self._began = time.perf_counter()
-        self.account.add("run_info_and_ceilings", self._began - began)
+        self.account.add("run_info_and_ceilings", self._began - began - waited_s)
 
     def _connect_turns(self) -> TurnClient | None:
         config = config_from_env()
         return TurnClient(config, "parent") if config else None
 
-    def _take_turn(self, position: float, case_id: str) -> None:
-        if self.turns:
-            self.turns.at(position, case_id)
-            self.turns.acquire()
+    def _take_turn(self, position: float, case_id: str) -> float:
+        """Compare mode: waits for this side's turn at `position`; returns the seconds waited, which the account
+        books as other_side (the other side's case ran meanwhile)."""
+        if not self.turns:
+            return 0.0
+        began = time.perf_counter()
+        self.turns.at(position, case_id)
+        self.turns.acquire()
+        waited_s = time.perf_counter() - began
+        self.account.add("other_side", waited_s)
+        return waited_s
 
     def end_turn(self) -> None:
         """After a case (its record written): the other side may take the turn."""

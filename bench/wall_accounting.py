@@ -12,7 +12,8 @@ time in /proc, so interpreter start, imports and collection count). Parts, in th
   rest of the measured rounds (untimed preparation, gc, barrier, the all-reduce of the round's time);
 - cleanup: collecting what the case left, once it is released (bench/measure.py freeze_persistent);
 - rank_other: the rank's time in a case outside the spans above (a failed case's whole time, mostly);
-- other_side: compare mode only, waiting while the other side measures its blocks;
+- other_side: compare mode only, waiting while the other side has the turn: the ranks' wait between their blocks
+  of rounds, and the parent's wait for the turn before each case (the other side's case runs meanwhile);
 - messaging: the parent's wait for a case beyond rank 0's own time in it (sending the case and the replies, a
   timed-out case's wait);
 - case_bookkeeping: the parent's work around a case (memory check, folders, the record);

@@ -1,6 +1,8 @@
 """Per-case timeouts scaled by model size, and result files written whole or not at all."""
 
 import json
+import time
+from types import SimpleNamespace
 
 import pytest
 
@@ -8,7 +10,8 @@ from bench.matrix import Case
 from bench.profiles import RoundSettings
 from bench.record import model_facts
 from bench.results_file import write_json_atomically
-from bench.session import case_timeout_s
+from bench.session import BenchSession, case_timeout_s
+from bench.wall_accounting import WallAccount
 
 
 def _case(model):
@@ -42,3 +45,22 @@ def test_a_result_file_gets_the_usual_permissions_not_the_temporary_files(tmp_pa
     finally:
         os.umask(mask)
     assert (tmp_path / "run.json").stat().st_mode & 0o777 == 0o644
+
+
+def test_the_wait_for_a_compare_turn_is_booked_as_the_other_sides_time():
+    """Compare mode: a side waits for its turn before each case while the other side's case runs; that wait is
+    other_side in the wall-time table, not the parent's bookkeeping (case_bookkeeping is what a case's parts leave)."""
+    class SlowTurns:
+        def at(self, position, case_id):
+            self.position = position
+
+        def acquire(self):
+            time.sleep(0.05)  # the other side's case
+
+    side = SimpleNamespace(turns=SlowTurns(), account=WallAccount())
+    waited = BenchSession._take_turn(side, 3, "case-3")
+    assert waited >= 0.05 and side.turns.position == 3
+    assert side.account.seconds["other_side"] == pytest.approx(waited)
+    assert side.account.total() == pytest.approx(waited)  # nothing else booked
+    alone = SimpleNamespace(turns=None, account=WallAccount())
+    assert BenchSession._take_turn(alone, 3, "case-3") == 0.0 and alone.account.total() == 0.0
