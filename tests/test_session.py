@@ -1,4 +1,5 @@
-"""Per-case timeouts scaled by model size, and result files written whole or not at all."""
+"""Per-case timeouts scaled by model size, result files written whole or not at all, and the wait for a compare turn
+booked as the other side's time."""
 
 import json
 import time
