@@ -29,8 +29,7 @@ PASS_GLOB = "pass[0-9][0-9]"  # complete passes only: an incomplete one is renam
 SIDE_MODULES = {"torch": "torch", "pytest": "pytest", "pytest_benchmark": "pytest-benchmark", "psutil": "psutil",
                 "numpy": "numpy", "pandas": "pandas"}
 # What the driver's own interpreter runs: the analysis package.
-ANALYSIS_MODULES = {"pandas": "pandas", "numpy": "numpy", "scipy": "scipy", "matplotlib": "matplotlib",
-                    "ruptures": "ruptures"}
+ANALYSIS_MODULES = {"pandas": "pandas", "numpy": "numpy", "scipy": "scipy", "matplotlib": "matplotlib"}
 OWNED_OPTIONS = ("--benchmark-json", "--resume")
 # Reads torch's version.py (plain assignments) without importing torch, which takes seconds: a broken torch shows
 # in that side's run instead.
