@@ -131,11 +131,14 @@ def main() -> int:
     args = parser.parse_args()
     settings = args.settings.split(",")
     unknown = [s for s in settings if s not in SETTINGS]
-    if unknown or args.runs < 2:
-        print(f"noise_study: error: unknown settings {unknown} or --runs < 2", file=sys.stderr)
+    if unknown or args.runs < 2 or args.skip_first < 0:
+        print(f"noise_study: error: unknown settings {unknown}, --runs < 2 or --skip-first < 0", file=sys.stderr)
         return 2
     extra = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args
     out = Path(args.out)
+    if args.table_only and not (out / "runs.json").is_file():
+        print(f"noise_study: error: {out / 'runs.json'} not found: no study ran into {out}", file=sys.stderr)
+        return 2
     out.mkdir(parents=True, exist_ok=True)
     if args.table_only:
         runs = json.loads((out / "runs.json").read_text())
