@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# statedict-bench: run a profile of the benchmark and print its summary, run the nightly job, or the suite's tests.
+# statedict-bench: run a profile of the benchmark (its summary, result file and report), the nightly job, or the tests.
 #
 #   ./run_bench.sh [PROFILE] [--metric M] [--results-dir DIR] [--python PY] [--resume FILE] [-- PYTEST_ARGS...]
 #   ./run_bench.sh nightly [--profile P] [--machine NAME] [--history-runs N] [--baseline FILE] [--results-dir DIR]
@@ -215,6 +215,18 @@ else
 fi
 echo "pytest output: $log"
 tail -n 1 "$log"
+if [[ $mode == bench && -s $out ]]; then
+  # The run's HTML report beside it: this run against the runs of the same profile before it in the same folder
+  # (a resumed file, whose name may not say its profile, alone). A report that fails says so and leaves the exit
+  # code pytest's: what was measured is in the result file either way.
+  runs=$out
+  [[ -n $RESUME ]] || runs="$(dirname "$out")/*_${PROFILE}_*.json"
+  if "$PYTHON" -m analysis report "$runs" -o "${out%.json}_report" --metric "$METRIC" >"$private/report" 2>&1; then
+    echo "report: ${out%.json}_report/report.html"
+  else
+    echo "report not written: $(tail -n 1 "$private/report")" >&2
+  fi
+fi
 if [[ $mode == nightly ]]; then
   [[ -s $out ]] || { echo "nightly: BROKEN: no result file was written" >&2; exit 2; }
   echo

@@ -100,6 +100,10 @@ def options_label(options: Any) -> str:
     return ",".join(f"{k}={int(v) if isinstance(v, bool) else v}" for k, v in sorted(options.items()))
 
 
+OPTIONAL_NUMBERS = ("throughput_gbps", "fraction_of_ceiling")
+"""Record fields that are a number or None (a case that moves no bytes, a run without ceilings)."""
+
+
 def _max_known(values: Any) -> float:
     known = [v for v in values or [] if v is not None] if isinstance(values, list) else []
     return float(max(known)) if known else math.nan
@@ -149,7 +153,11 @@ def frame_of_file(path: Path, data: dict[str, Any]) -> pd.DataFrame:
         row["peak_cuda_max_bytes"] = _max_known(record.get("peak_cuda_bytes"))
         row["rss_growth_max_bytes"] = _max_known(record.get("rss_growth_per_save_bytes"))
         rows.append(row)
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    for column in OPTIONAL_NUMBERS:  # None in every record (no case touched a file) must still be a number column
+        if column in frame:
+            frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    return frame
 
 
 def read_with_metric(path: str | Path, metric: str = DEFAULT_METRIC) -> dict[str, Any]:

@@ -141,3 +141,14 @@ def test_only_gbps_figures_of_the_run_are_drawn_as_ceilings():
     run_ceilings = {"folder": "/tmp/x", "bytes": 2**28, "memcpy_gbps": 8.0, "write_fsync_gbps": 1.2,
                     "cuda_error": "no GPU", "seconds": 4.0}
     assert _ceiling_values(run_ceilings) == {"memcpy_gbps": 8.0, "write_fsync_gbps": 1.2}
+
+
+def test_a_run_whose_cases_move_no_bytes_still_gets_its_report(tmp_path):
+    """Throughput is None in every record (a selection of null cases): the column must still be a number column
+    for the ceilings chart, not the object column pandas makes of all-None values."""
+    records = [rf.record({**rf.case_fields(i), "case_id": f"null-noop-{i}"}, [0.001, 0.0011, 0.0012],
+                         throughput_gbps=None, bytes_global=0) for i in range(3)]
+    run = rf.write(tmp_path / "run.json", rf.result(records, ceilings={"memcpy_gbps": 8.0, "bytes": 2**28,
+                                                                       "seconds": 4.0}))
+    page = write_report(run, tmp_path / "report").read_text()
+    assert "Throughput against ceilings" in page and "null-noop-0" in page

@@ -1,4 +1,5 @@
-"""run_bench.sh as a user runs it: result names that never collide, bad input in one line, SIGTERM passed on."""
+"""run_bench.sh as a user runs it: result names that never collide, each run's report beside it, bad input in one
+line, SIGTERM passed on."""
 
 import json
 import signal
@@ -26,6 +27,20 @@ def test_two_runs_at_once_write_two_files(tmp_path):
     assert len(files) == 2 and len(sorted(tmp_path.glob("*.log"))) == 2
     for path in files:
         assert json.loads(path.read_text())["run"]["status_counts"] == {"ok": 1}
+        report = path.with_name(path.stem + "_report") / "report.html"
+        assert report.is_file() and path.name in report.read_text()  # each run's own report, named for it
+        assert any(f"report: {report}" in out for out, _ in outputs)
+
+
+def test_a_run_reports_itself_against_the_earlier_runs_of_its_profile(tmp_path):
+    first = _start("--results-dir", str(tmp_path), *QUICK)
+    first.communicate(timeout=300)
+    second = _start("--results-dir", str(tmp_path), *QUICK)
+    stdout, stderr = second.communicate(timeout=300)
+    assert (first.returncode, second.returncode) == (0, 0), stdout + stderr
+    older, newer = sorted(tmp_path.glob("*_quick_*.json"))
+    html = (newer.with_name(newer.stem + "_report") / "report.html").read_text()
+    assert newer.name in html and older.name in html  # the earlier run is the baseline
 
 
 def test_bad_input_is_one_line_exit_2_and_leaves_no_file(tmp_path):
