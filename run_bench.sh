@@ -162,6 +162,7 @@ extra=(--metric "$METRIC" "${extra[@]}")
 if [[ -n $RESUME ]]; then
   [[ -f $RESUME ]] || fail "cannot resume $RESUME: no such file"
   out=$RESUME
+  report_runs=$out  # its name may not say its profile: reported alone
   extra=(--resume "$RESUME" "${extra[@]}")
 elif [[ $mode == nightly ]]; then
   [[ $MACHINE =~ ^[A-Za-z0-9._-]+$ ]] || fail "machine name '$MACHINE' must be letters, digits, '.', '_' or '-'"
@@ -178,6 +179,7 @@ else
   # A name of its own even for two runs started in the same second: mktemp adds a random part and reserves it.
   out=$(mktemp --suffix=.json "$RESULTS_DIR/$(date -u +%Y%m%dT%H%M%SZ)_${PROFILE}_XXXXXX" 2>/dev/null) \
     || fail "results folder $RESULTS_DIR is not writable"
+  report_runs="$RESULTS_DIR/*_${PROFILE}_*.json"  # the runs of this profile that the name above makes
 fi
 log="${out%.json}.log"
 private=$(mktemp -d)  # mode 0700
@@ -216,12 +218,10 @@ fi
 echo "pytest output: $log"
 tail -n 1 "$log"
 if [[ $mode == bench && -s $out ]]; then
-  # The run's HTML report beside it: this run against the runs of the same profile before it in the same folder
-  # (a resumed file, whose name may not say its profile, alone). A report that fails says so and leaves the exit
-  # code pytest's: what was measured is in the result file either way.
-  runs=$out
-  [[ -n $RESUME ]] || runs="$(dirname "$out")/*_${PROFILE}_*.json"
-  if "$PYTHON" -m analysis report "$runs" -o "${out%.json}_report" --metric "$METRIC" >"$private/report" 2>&1; then
+  # The run's HTML report beside it: this run against the runs of the same profile before it in the same folder.
+  # A report that fails says so and leaves the exit code pytest's: what was measured is in the result file anyway.
+  if "$PYTHON" -m analysis report "$report_runs" -o "${out%.json}_report" --metric "$METRIC" \
+      >"$private/report" 2>&1; then
     echo "report: ${out%.json}_report/report.html"
   else
     echo "report not written: $(tail -n 1 "$private/report")" >&2

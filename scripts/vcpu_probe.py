@@ -58,9 +58,9 @@ def worker(cpu: int, kind: str, repeats: int, out) -> None:
 
 
 def measure(kind: str, cpus: list[int], repeats: int) -> dict[int, list[float]]:
-    queue = multiprocessing.get_context("spawn").Queue()
-    procs = [multiprocessing.get_context("spawn").Process(target=worker, args=(cpu, kind, repeats, queue))
-             for cpu in cpus]
+    spawn = multiprocessing.get_context("spawn")  # fresh interpreters: nothing of this process's state
+    queue = spawn.Queue()
+    procs = [spawn.Process(target=worker, args=(cpu, kind, repeats, queue)) for cpu in cpus]
     for proc in procs:
         proc.start()
     results = dict(queue.get() for _ in procs)
