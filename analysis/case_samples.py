@@ -16,7 +16,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.run_tests import RunSamples
+from scipy.stats import median_abs_deviation
+
+from analysis.run_tests import MEDIAN_VARIANCE_FACTOR, RunSamples
 
 CASE_FIELDS = ("api", "op", "state_dict_type", "options_label", "model", "mesh", "world_size")
 MEMORY_METRICS = {"peak_rss": "peak_rss_bytes", "peak_cuda": "peak_cuda_bytes"}
@@ -42,8 +44,18 @@ class CaseSide:
     """metric -> rank -> the rank's peak per run, on the log(bytes + 1 MiB) scale."""
 
 
-def _samples(values: dict[str, float]) -> RunSamples:
-    return RunSamples(values=values, pass_keys={run: pass_key(run) for run in values})
+def _samples(values: dict[str, float], within: dict[str, float] | None = None) -> RunSamples:
+    return RunSamples(values=values, pass_keys={run: pass_key(run) for run in values}, within=within or {})
+
+
+def within_variance(times: list[float]) -> float:
+    """The variance of a run's log median that its own rounds predict: pi/2 x the rounds' variance / their count,
+    the rounds' spread taken robustly (normal-scaled MAD of their logs) as the median itself ignores outliers; nan
+    for fewer than 3 rounds or a non-positive time."""
+    if len(times) < 3 or min(times) <= 0:
+        return math.nan
+    logs = np.log(np.asarray(times, dtype=float))
+    return float(MEDIAN_VARIANCE_FACTOR * median_abs_deviation(logs, scale="normal") ** 2 / logs.size)
 
 
 def _memory(ok: pd.DataFrame, column: str) -> dict[int, RunSamples]:
@@ -72,7 +84,9 @@ def case_sides(frame: pd.DataFrame) -> dict[str, CaseSide]:
                    if len(times)}
         side = CaseSide(fields={name: rows.iloc[0].get(name) for name in CASE_FIELDS},
                         statuses=sorted(set(rows["status"])), runs=len(rows),
-                        time=_samples({run: math.log(m) for run, m in medians.items() if m > 0}),
+                        time=_samples({run: math.log(m) for run, m in medians.items() if m > 0},
+                                      {str(run): within_variance(list(times))
+                                       for run, times in zip(ok["run_file"], ok["round_times_s"]) if len(times)}),
                         run_medians_s=list(medians.values()), rounds=int(sum(len(t) for t in ok["round_times_s"])))
         side.memory = {metric: _memory(ok, column) for metric, column in MEMORY_METRICS.items()}
         sides[str(case)] = side

@@ -18,13 +18,16 @@ Designs, chosen by what the runs allow (`choose_design`):
 
 Every variance is moderated (analysis.stats.moderated_variance) with a prior fitted across the cases of the same
 metric and design, so that a case with three equal runs is neither a certainty (p = 0) nor left untestable when
-the other cases show what a run's spread is. Values come in on the test's scale (logs, see analysis.compare).
+the other cases show what a run's spread is. Where every run carries its rounds' own spread (`within`), the prior
+may scale with it (`Prior.scaled`, analysis.stats.scaled_moderation_prior): a case whose rounds are quiet is
+expected to be quiet between runs too, so a quiet case is not judged by the noisy ones' prior. Values come in on
+the test's scale (logs, see analysis.compare).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping
 
 import numpy as np
@@ -41,6 +44,20 @@ class RunSamples:
     """One side of one case on the test's scale: a value per run, keyed by the run's pass (None outside passes)."""
     values: Mapping[str, float]
     pass_keys: Mapping[str, str | None]
+    within: Mapping[str, float] = field(default_factory=dict)
+    """Per run, the variance of its value from its own rounds' spread (none where it has no rounds)."""
+
+
+@dataclass(frozen=True)
+class Prior:
+    """A design's moderation prior: (s0_sq, d0) for every case, or, `scaled`, s0_sq times each case's within-run
+    variance (what its rounds predict)."""
+    s0_sq: float
+    d0: float
+    scaled: bool = False
+
+    def for_scale(self, scale: float) -> tuple[float, float]:
+        return (self.s0_sq * scale if self.scaled else self.s0_sq), self.d0
 
 
 @dataclass(frozen=True)
@@ -91,6 +108,25 @@ def _paired_differences(base: RunSamples, new: RunSamples) -> np.ndarray:
     return np.array([by_pass[1][k] - by_pass[0][k] for k in _paired_keys(base, new)])
 
 
+def within_scales(design: str, base: RunSamples, new: RunSamples) -> list[float]:
+    """What the rounds predict for each variance of raw_variances (the mean within-run variance of the runs it is
+    made of); nan where a run has no rounds' spread."""
+    def mean_within(side: RunSamples, runs) -> float:
+        spreads = [side.within.get(run, math.nan) for run in runs]
+        return float(np.mean(spreads)) if spreads else math.nan
+
+    if design == "paired":
+        keys = set(_paired_keys(base, new))
+        runs = [[run for run, key in side.pass_keys.items() if key in keys] for side in (base, new)]
+        return [mean_within(base, runs[0]) + mean_within(new, runs[1])]
+    if design == "welch":
+        return [mean_within(side, list(side.values)) for side in (base, new)]
+    if design == "history":
+        many = max(base, new, key=lambda s: len(s.values))
+        return [mean_within(many, list(many.values))]
+    return []
+
+
 def raw_variances(design: str, base: RunSamples, new: RunSamples) -> list[tuple[float, float]]:
     """(variance, df) pairs this case contributes to its design's moderation prior."""
     if design == "paired":
@@ -104,16 +140,19 @@ def raw_variances(design: str, base: RunSamples, new: RunSamples) -> list[tuple[
     return []
 
 
-def run_test(design: str, base: RunSamples, new: RunSamples, prior: tuple[float, float]) -> RunTest:
-    """The case's test under `design`, its variances moderated with `prior` (analysis.stats.moderation_prior)."""
+def run_test(design: str, base: RunSamples, new: RunSamples, prior: Prior | tuple[float, float]) -> RunTest:
+    """The case's test under `design`, its variances moderated with `prior` (a plain (s0_sq, d0) or a Prior)."""
+    prior = prior if isinstance(prior, Prior) else Prior(*prior)
+    priors = [prior.for_scale(scale) for scale in within_scales(design, base, new)]
     n_base, n_new = len(base.values), len(new.values)
     if design == "paired":
         diffs = _paired_differences(base, new)
-        variance, df = moderated_variance(float(diffs.var(ddof=1)), diffs.size - 1, prior)
+        variance, df = moderated_variance(float(diffs.var(ddof=1)), diffs.size - 1, priors[0])
         return _t(design, float(diffs.mean()), variance / diffs.size, df, diffs.size, diffs.size)
     if design == "welch":
         sides = [np.array(list(s.values.values())) for s in (base, new)]
-        moderated = [moderated_variance(float(v.var(ddof=1)), v.size - 1, prior) for v in sides]
+        moderated = [moderated_variance(float(v.var(ddof=1)), v.size - 1, side_prior)
+                     for v, side_prior in zip(sides, priors)]
         parts = [var / v.size for (var, _), v in zip(moderated, sides)]
         se2 = sum(parts)
         # Welch-Satterthwaite, each side's degrees of freedom its moderated ones
@@ -125,7 +164,7 @@ def run_test(design: str, base: RunSamples, new: RunSamples, prior: tuple[float,
         many, one, sign = (base, new, 1.0) if n_base >= n_new else (new, base, -1.0)
         values = np.array(list(many.values.values()))
         (s2, df_own), = raw_variances(design, base, new)
-        variance, df = moderated_variance(s2, df_own, prior)
+        variance, df = moderated_variance(s2, df_own, priors[0])
         estimate = sign * (float(next(iter(one.values.values()))) - float(np.median(values)))
         return _t(design, estimate, variance * (1 + MEDIAN_VARIANCE_FACTOR / values.size), df, n_base, n_new)
     return RunTest("none", _mean_difference(base, new), math.nan, 0.0, math.nan, n_base, n_new)

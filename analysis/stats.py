@@ -73,10 +73,13 @@ def _trigamma_inverse(y: float) -> float:
     return x
 
 
-def moderation_prior(variances: Sequence[float], dfs: Sequence[float]) -> tuple[float, float]:
+def moderation_prior(variances: Sequence[float], dfs: Sequence[float],
+                     cautious: bool = False) -> tuple[float, float]:
     """(s0^2, d0): the scaled inverse-chi-square prior of many cases' variances (limma's fitFDist, by moments of
     log variances). d0 = 0 where there is nothing to pool (fewer than 3 positive variances); d0 = inf where the
-    variances differ no more than their sampling noise (one common variance)."""
+    variances differ no more than their sampling noise (one common variance). `cautious`: the spread of the prior
+    is taken at the upper end of its estimate (plus two standard errors), which keeps d0 finite and small where
+    the data cannot tell a common variance from one that differs between cases."""
     s2 = np.asarray(variances, dtype=float)
     d = np.asarray(dfs, dtype=float)
     keep = np.isfinite(s2) & (s2 > 0) & (d > 0)
@@ -85,11 +88,30 @@ def moderation_prior(variances: Sequence[float], dfs: Sequence[float]) -> tuple[
         return 0.0, 0.0
     e = np.log(s2) - digamma(d / 2) + np.log(d / 2)
     e_mean = float(e.mean())
-    excess = float(((e - e_mean) ** 2).sum() / (e.size - 1) - polygamma(1, d / 2).mean())
+    squares = (e - e_mean) ** 2
+    excess = float(squares.sum() / (e.size - 1) - polygamma(1, d / 2).mean())
+    if cautious:
+        excess += 2 * float(squares.std(ddof=1)) / math.sqrt(e.size)
     if excess <= 0:
         return math.exp(e_mean), math.inf
     d0 = 2 * _trigamma_inverse(excess)
     return math.exp(e_mean + float(digamma(d0 / 2)) - math.log(d0 / 2)), d0
+
+
+def scaled_moderation_prior(variances: Sequence[float], dfs: Sequence[float],
+                            scales: Sequence[float]) -> tuple[float, float, bool]:
+    """(s0^2, d0, scaled): the prior of moderation_prior, or, where it fits the variances better (a larger d0),
+    one whose s0^2 is a multiple of each case's scale (what its rounds predict of its variance between runs), as
+    limma-trend lets the prior follow a covariate (Law et al., Genome Biol. 2014). The choice depends on the
+    variances alone, never on the differences between the sides, so a t-test moderated by it keeps its level."""
+    plain = moderation_prior(variances, dfs)
+    s2, w = np.asarray(variances, dtype=float), np.asarray(scales, dtype=float)
+    usable = np.isfinite(s2) & (s2 > 0)
+    if not usable.any() or not (np.isfinite(w[usable]) & (w[usable] > 0)).all():
+        return (*plain, False)
+    ratio = moderation_prior(list(s2[usable] / w[usable]), [d for d, keep in zip(dfs, usable) if keep],
+                             cautious=True)
+    return (*ratio, True) if ratio[1] > plain[1] else (*plain, False)
 
 
 def moderated_variance(s2: float, df: float, prior: tuple[float, float]) -> tuple[float, float]:

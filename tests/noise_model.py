@@ -7,6 +7,8 @@ seconds.
   in that pass), which makes the sd of the paired log ratio about 0.58 of the unpaired one (10.8% against 18.5%).
 - 5% of cases are bimodal across processes: a pass lands in a slow mode (+60%) half the time, on both sides alike.
 - Peak RSS per rank: 2% run-to-run sd around a per-case level, for each of two ranks.
+- Optionally (`within=True`), each run carries what its rounds predict of its variance: WITHIN_SHARE of the
+  run's own (unshared) variance, estimated from WITHIN_DF degrees of freedom, as compare mode's 6 rounds give.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ BIMODAL_SHARE = 0.05
 BIMODAL_STEP = math.log(1.6)
 MEMORY_SD = 0.02
 RANKS = 2
+WITHIN_SHARE = 0.5
+WITHIN_DF = 5
 
 
 @dataclass(frozen=True)
@@ -44,15 +48,17 @@ class Matrix:
                    bimodal=rng.random(cases) < BIMODAL_SHARE, rss_bytes=rng.uniform(1, 500, (cases, RANKS)) * 2**20)
 
 
-def _side(values: np.ndarray, keys: list[str]) -> RunSamples:
+def _side(values: np.ndarray, keys: list[str], within: np.ndarray | None = None) -> RunSamples:
     return RunSamples(values={k: float(v) for k, v in zip(keys, values)},
-                      pass_keys={k: k.split("/")[0] if k.startswith("pass") else None for k in keys})
+                      pass_keys={k: k.split("/")[0] if k.startswith("pass") else None for k in keys},
+                      within={} if within is None else {k: float(w) for k, w in zip(keys, within)})
 
 
 def passes(matrix: Matrix, rng: np.random.Generator, runs: int, *, time_factor: np.ndarray | float = 1.0,
-           rss_factor: np.ndarray | float = 1.0, paired: bool = True) -> tuple[dict, dict]:
+           rss_factor: np.ndarray | float = 1.0, paired: bool = True, within: bool = False) -> tuple[dict, dict]:
     """Base and new sides of a compare with `runs` passes (paired) or `runs` unpaired runs a side; new's times are
-    multiplied by `time_factor` and rank 0's peak RSS by `rss_factor` (scalars or one per case)."""
+    multiplied by `time_factor` and rank 0's peak RSS by `rss_factor` (scalars or one per case); `within`: each run
+    with its rounds' prediction of its variance."""
     cases = matrix.medians_s.size
     time_factor = np.broadcast_to(np.asarray(time_factor, dtype=float), (cases,))
     rss_factor = np.broadcast_to(np.asarray(rss_factor, dtype=float), (cases,))
@@ -68,15 +74,18 @@ def passes(matrix: Matrix, rng: np.random.Generator, runs: int, *, time_factor: 
         if side == "b":
             rss[:, :, 0] *= rss_factor
         keys = [f"pass{r + 1:02d}/{side}.json" if paired else f"{side}{r}.json" for r in range(runs)]
-        sides.append({f"case{i}": _case(i, logs[:, i], rss[:, i, :], keys) for i in range(cases)})
+        spread = (WITHIN_SHARE * (own_sd if paired else matrix.run_sd) ** 2
+                  * rng.chisquare(WITHIN_DF, (runs, cases)) / WITHIN_DF) if within else None
+        sides.append({f"case{i}": _case(i, logs[:, i], rss[:, i, :], keys, None if spread is None else spread[:, i])
+                      for i in range(cases)})
     return sides[0], sides[1]
 
 
-def _case(i: int, logs: np.ndarray, rss: np.ndarray, keys: list[str]) -> CaseSide:
+def _case(i: int, logs: np.ndarray, rss: np.ndarray, keys: list[str], within: np.ndarray | None = None) -> CaseSide:
     fields = {name: None for name in CASE_FIELDS} | {"api": "fsdp2", "op": "get_optim", "world_size": RANKS}
     memory = {"peak_rss": {r: _side(np.log(rss[:, r] + MEMORY_OFFSET_BYTES), keys) for r in range(RANKS)},
               "peak_cuda": {}}
-    return CaseSide(fields=fields, statuses=["ok"], runs=len(keys), time=_side(logs, keys),
+    return CaseSide(fields=fields, statuses=["ok"], runs=len(keys), time=_side(logs, keys, within),
                     run_medians_s=list(np.exp(logs)), rounds=6 * len(keys), memory=memory)
 
 
