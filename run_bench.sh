@@ -5,7 +5,8 @@
 #   ./run_bench.sh nightly [--profile P] [--machine NAME] [--history-runs N] [--baseline FILE] [--results-dir DIR]
 #                  [--python PY] [-- ...]
 #   ./run_bench.sh compare --a PYTHON_A --b PYTHON_B [PROFILE] [--label-a L] [--label-b L] [--passes N]
-#                  [--rounds N] [--block-rounds N] [--budget-min N] [--results-dir DIR] [-- PYTEST_ARGS...]
+#                  [--rounds N] [--block-rounds N] [--budget-min N] [--target-mde P%] [--threshold P%]
+#                  [--no-settle] [--results-dir DIR] [-- PYTEST_ARGS...]
 #   ./run_bench.sh calibrate [PROFILE] [--slowdown P%] [--ops OP[=P%],...] [--budget-min N] [--passes N]
 #                  [--python PY] [--results-dir DIR] [-- PYTEST_ARGS...]
 #   ./run_bench.sh test [-- PYTEST_ARGS...]
@@ -56,8 +57,12 @@ usage() {
   --passes N         compare: passes, each with fresh processes (default 4)             [env PASSES]
   --rounds N         compare: measured rounds per case, side and pass (default 6)       [env ROUNDS]
   --block-rounds N   compare: rounds per turn (default 3)                              [env BLOCK_ROUNDS]
-  --budget-min N     compare, calibrate: as many passes as fit in N minutes, judged by the first pass
+  --budget-min N     compare, calibrate: another pass while it fits in N minutes, judged by the last pass
                                                                                         [env BUDGET_MIN]
+  --target-mde P%    compare, calibrate: as many passes as bring 90% of the timed cases to this MDE [env TARGET_MDE]
+  --threshold P%     compare, calibrate: smallest change flagged (default 5%)          [env THRESHOLD]
+  --no-settle        compare, calibrate: every case in every pass (by default a case whose interval lies inside
+                     the threshold band after pass 2 or later is settled unchanged and run no more) [env NO_SETTLE=1]
 
   calibrate          what this machine can see: a compare of the installed torch against itself with a known
                      slowdown planted in side B's ops; prints per metric (wall, cpu) the share of planted cases
@@ -84,7 +89,9 @@ while (($#)); do
     --ops|--slowdown) calibrate_args+=("$1" "${2:?$1 needs a value}"); shift ;;
     --a) PYTHON_A=${2:?--a needs a value}; shift ;;
     --b) PYTHON_B=${2:?--b needs a value}; shift ;;
-    --label-a|--label-b|--passes|--rounds|--block-rounds|--budget-min) compare_args+=("$1" "${2:?$1 needs a value}"); shift ;;
+    --label-a|--label-b|--passes|--rounds|--block-rounds|--budget-min|--target-mde|--threshold)
+      compare_args+=("$1" "${2:?$1 needs a value}"); shift ;;
+    --no-settle) compare_args+=("$1") ;;
     quick|full|gpu) PROFILE=$1 ;;
     --profile) PROFILE=${2:?--profile needs a value}; shift ;;
     --results-dir) RESULTS_DIR=${2:?--results-dir needs a value}; shift ;;

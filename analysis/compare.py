@@ -18,10 +18,11 @@ time test is made and shown whatever the status verdict, on the runs that were o
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
@@ -29,8 +30,9 @@ import pandas as pd
 from analysis.case_samples import CASE_FIELDS, MEMORY_METRICS, CaseSide, case_sides, memory_bytes
 from analysis.comparability import comparability_warnings
 from analysis.metrics import DEFAULT_METRIC
-from analysis.run_tests import RunTest, choose_design, raw_variances, run_test
-from analysis.stats import CONFIDENCE, CORRECTIONS, geometric_mean, mde, moderation_prior
+from analysis.settled import settled_for
+from analysis.run_tests import Prior, RunTest, choose_design, raw_variances, run_test, within_scales
+from analysis.stats import CONFIDENCE, CORRECTIONS, geometric_mean, mde, scaled_moderation_prior
 
 ALPHA = 0.05
 # Memory peaks of small ops are a few pages; a change smaller than this is noise in the allocator, whatever the ratio.
@@ -53,6 +55,8 @@ class CompareSettings:
     """holm (family-wise error) or bh (false discovery rate: a list of leads), over the whole family of tests."""
     alpha: float = ALPHA
     """Error rate of the family: the chance of any false flag (holm) or the expected share of false ones (bh)."""
+    settled: Mapping[str, int] = field(default_factory=dict)
+    """Cases a sequential compare stopped early, unchanged (analysis.settled): case -> the pass after which."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.threshold < 10:
@@ -116,11 +120,14 @@ def _items(pairs: dict[str, tuple[CaseSide, CaseSide]]) -> list[_Item]:
 
 def _run_tests(items: list[_Item]) -> dict[tuple[str, str], dict[str, Any]]:
     """Each item tested with its (metric, design)'s moderation prior; a memory metric's ranks combined per case."""
-    pooled: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    pooled: dict[tuple[str, str], list[tuple[float, float, float]]] = {}
     for item in items:
         item.design = choose_design(item.base, item.new)
-        pooled.setdefault((item.metric, item.design), []).extend(raw_variances(item.design, item.base, item.new))
-    priors = {key: moderation_prior([v for v, _ in pairs], [d for _, d in pairs]) for key, pairs in pooled.items()}
+        raw = raw_variances(item.design, item.base, item.new)
+        scales = within_scales(item.design, item.base, item.new)
+        pooled.setdefault((item.metric, item.design), []).extend((v, d, w) for (v, d), w in zip(raw, scales))
+    priors = {key: Prior(*scaled_moderation_prior(*zip(*pairs))) if pairs else Prior(0.0, 0.0)
+              for key, pairs in pooled.items()}
     grouped: dict[tuple[str, str], list[_Item]] = {}
     for item in items:
         item.result = run_test(item.design, item.base, item.new, priors[(item.metric, item.design)])
@@ -195,10 +202,16 @@ def compare_sides(base_cases: dict[str, CaseSide], new_cases: dict[str, CaseSide
     pairs = {c: (base_cases[c], new_cases[c]) for c in rows if c in base_cases and c in new_cases}
     tested = _run_tests(_items(pairs))
     family = [key for key, t in tested.items() if math.isfinite(t["p"])]
-    adjusted = dict(zip(family, CORRECTIONS[settings.correction]([tested[k]["p"] for k in family])))
+    # A settled case stays in the family with p = 1: it cannot flag, and the others' corrections stay what a fixed
+    # design of this many tests would give them.
+    p_values = [1.0 if k[0] in settings.settled else tested[k]["p"] for k in family]
+    adjusted = dict(zip(family, CORRECTIONS[settings.correction](p_values)))
     alpha_per_test = settings.alpha / max(1, len(family))  # Bonferroni: Holm's first step, the MDE's level
     for (case, metric), t in tested.items():
         judged = _judge(t, metric, adjusted.get((case, metric), math.nan), alpha_per_test, settings)
+        if metric == "time" and case in settings.settled:
+            judged.update(verdict="unchanged", why=f"settled after pass {settings.settled[case]}: its interval lay "
+                                                   f"inside ±{settings.threshold:.0%}")
         if metric == "time":
             judged.pop("rank")
             rows[case].update({"base_median_s": judged.pop("base"), "new_median_s": judged.pop("new"),
@@ -265,7 +278,11 @@ def compare_runs(base: list[tuple[Path, dict[str, Any]]], new: list[tuple[Path, 
     sides not comparable in `summary["comparability_warnings"]`."""
     from analysis.load import frame_of_runs
 
+    metric = next((data["run"].get("metric") for _, data in base + new), DEFAULT_METRIC)
+    settled, warning = settled_for([path for path, _ in base + new], metric)
+    settings = dataclasses.replace(settings or CompareSettings(), settled=settled)
     comparison = compare_frames(frame_of_runs(base), frame_of_runs(new), settings)
-    comparison.summary["comparability_warnings"] = comparability_warnings(base, new)
-    comparison.summary["metric"] = next((data["run"].get("metric") for _, data in base + new), DEFAULT_METRIC)
+    comparison.summary["comparability_warnings"] = comparability_warnings(base, new) + ([warning] if warning else [])
+    comparison.summary["metric"] = metric
+    comparison.summary["settled"] = len(settled)
     return comparison

@@ -57,8 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--ops", default=DEFAULT_OPS, help=f"ops to slow down on side B (default {DEFAULT_OPS})")
     parser.add_argument("--slowdown", default="10%", help="the slowdown of an op given without one (default 10%%)")
     parser.add_argument("--results-dir", default="results")
-    for option in ("--passes", "--rounds", "--block-rounds", "--budget-min", "--threshold"):
+    for option in ("--passes", "--rounds", "--block-rounds", "--budget-min", "--target-mde", "--threshold"):
         parser.add_argument(option, help=f"as compare's {option}")
+    parser.add_argument("--no-settle", action="store_true", help="as compare's --no-settle")
     parser.add_argument("pytest_args", nargs=argparse.REMAINDER, help="-- then arguments for both sides' pytest")
     return parser
 
@@ -67,11 +68,11 @@ def compare_arguments(args: argparse.Namespace) -> list[str]:
     """compare_run's command line for this calibration: the same interpreter on both sides."""
     argv = ["--a", args.python, "--b", args.python, "--label-a", "installed", "--label-b", "installed+planted",
             "--profile", args.profile, "--results-dir", args.results_dir]
-    for option in ("passes", "rounds", "block_rounds", "budget_min", "threshold"):
+    for option in ("passes", "rounds", "block_rounds", "budget_min", "target_mde", "threshold"):
         value = getattr(args, option)
         if value is not None:
             argv += [f"--{option.replace('_', '-')}", value]
-    return argv + list(args.pytest_args)
+    return argv + (["--no-settle"] if args.no_settle else []) + list(args.pytest_args)
 
 
 def judge(cases: Any, plan: dict[str, float]) -> dict[str, Any]:

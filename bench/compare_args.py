@@ -76,12 +76,17 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--block-rounds", type=int, default=env("BLOCK_ROUNDS", "3"),
                         help="measured rounds per turn before the other side's (default 3) [env BLOCK_ROUNDS]")
     parser.add_argument("--budget-min", type=float, default=env("BUDGET_MIN"),
-                        help="wall minutes for the whole compare: after the first pass, as many passes as fit (at "
-                             "least 2, at most --passes if given explicitly, else 99) [env BUDGET_MIN]")
+                        help="wall minutes for the whole compare: after each pass, another while it is expected to fit "
+                             "(judged by the last pass and the cases that continue; at least 2 passes, at most "
+                             "--passes if given explicitly, else 99) [env BUDGET_MIN]")
     parser.add_argument("--target-mde", default=env("TARGET_MDE"),
                         help="after the second pass, as many passes as bring 90%% of the timed cases to this minimum "
                              "detectable effect (e.g. 10%%), re-judged after each pass from the spread alone; capped "
                              "by --budget-min and --passes [env TARGET_MDE]")
+    parser.add_argument("--no-settle", action="store_true", default=bool(env("NO_SETTLE")),
+                        help="run every case in every pass: by default, from the second pass on, a case whose "
+                             "interval already lies inside the threshold band is settled (unchanged) and left out "
+                             "of the passes that follow [env NO_SETTLE=1]")
     parser.add_argument("--metric", choices=("wall", "cpu", "instructions"), default=env("METRIC", "wall"),
                         help="what the comparison judges (default wall); instructions runs both sides under "
                              "valgrind's callgrind [env METRIC]")

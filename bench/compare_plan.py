@@ -1,4 +1,5 @@
-"""How many passes a compare runs: a fixed count, as many as fit a time budget, or as many as a target minimum
+"""How many passes a compare runs: a fixed count, as many as fit a time budget (bench/compare_run.py: another pass
+while the next, judged by the last one and the cases that continue, fits), or as many as a target minimum
 detectable effect needs (an internal pilot).
 
 The target rule re-estimates the pass count from the passes done so far, from each case's standard error alone
@@ -7,7 +8,7 @@ timed case's standard error is scaled to n passes (SE x sqrt(k / n), one more de
 count is the smallest n at which TARGET_QUANTILE of the cases have an MDE at or below the target. Because the count
 depends on the spread and not on the effect, the comparison at the end keeps the error rate of a fixed design,
 as Wittes & Brittain's internal pilot does (Stat. Med. 1990); no case is decided early, which would need an alpha
-spending rule. The budget, if any, caps the count. This module runs in the driver: it needs the analysis package, not
+spending rule (cases are only settled as unchanged, bench/compare_settle.py). The budget, if any, caps the count. This module runs in the driver: it needs the analysis package, not
 torch.
 """
 
@@ -20,13 +21,6 @@ from bench.compare_args import PASS_GLOB
 
 TARGET_QUANTILE = 0.9
 """The share of the timed cases that must reach the target MDE."""
-
-
-def passes_for_budget(budget_min: float, first_pass_s: float, cap: int) -> int:
-    """How many passes fit into the budget, judged by the first pass's duration: at least 2 (one pass a side cannot
-    tell a change from a process's own speed), at most `cap`. The count depends on time alone, never on what the
-    passes measured, so the comparison's error rate is that of a fixed number of passes."""
-    return max(2, min(cap, int(budget_min * 60 // max(first_pass_s, 1e-9))))
 
 
 def predicted_mde(std_error: float, df: float, passes_done: int, passes: int, alpha_per_test: float,

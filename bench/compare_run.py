@@ -45,7 +45,8 @@ from bench.compare_args import (
     parse_percent,
     probe,
 )
-from bench.compare_plan import passes_for_budget, target_passes
+from bench.compare_plan import target_passes
+from bench.compare_settle import CONTINUING_FILE, settle_after_pass
 from bench.compare_sides import ProgressEcho, interleaving_line, side_outcome, start_side, wait_sides
 from bench.turn_server import Coordinator
 from bench.turns import SIDES
@@ -115,17 +116,46 @@ def run(args: argparse.Namespace) -> int:
     return run_in_folder(args)[0]
 
 
-def _next_pass_count(args: argparse.Namespace, folder: Path, done: int, passes: int, elapsed_s: float) -> int:
-    """The budget's cap, set after the first pass; the target's count, re-judged after every pass from the second."""
-    if done == 1 and args.budget_min:
-        args.passes = passes = passes_for_budget(args.budget_min, elapsed_s, args.passes)
-        print(f"the first pass took {elapsed_s:.0f} s: {passes} passes fit in {args.budget_min:g} minutes")
+def _next_pass_count(args: argparse.Namespace, folder: Path, done: int, passes: int, elapsed_s: float,
+                     next_pass_s: float) -> int:
+    """The budget's cap, re-judged after every pass from what the next one is expected to take; the target's count,
+    re-judged after every pass from the second."""
+    if args.budget_min:
+        fits = done < 2 or elapsed_s + next_pass_s <= args.budget_min * 60
+        passes = min(args.passes, done + 1) if fits else done
+        print(f"after {elapsed_s / 60:.1f} of {args.budget_min:g} minutes: "
+              + (f"pass {done + 1} (about {next_pass_s / 60:.1f} minutes) fits" if passes > done else
+                 f"no further pass fits (the next would take about {next_pass_s / 60:.1f} minutes)"))
     if args.target_mde and done >= 2:
         threshold = parse_percent(args.threshold, "--threshold")
         passes, line = target_passes(folder, done, args.target_mde, threshold, args.metric, args.passes)
         passes = max(passes, done)
         print(line)
     return passes
+
+
+def _settle(args: argparse.Namespace, folder: Path, done: int, extra: list[str]) -> tuple[list[str], int | None]:
+    """After a complete pass: the pytest arguments of the next pass (only the undecided cases, when some settled)
+    and how many cases continue (None where settling is off or has not begun)."""
+    if args.no_settle:
+        return extra, None
+    continuing, line = settle_after_pass(folder, done, args.metric, parse_percent(args.threshold, "--threshold"))
+    if not line:
+        return extra, None
+    print(line)
+    return [*_without_only_cases(extra), "--only-cases", str(folder / CONTINUING_FILE)], len(continuing)
+
+
+def _without_only_cases(extra: list[str]) -> list[str]:
+    kept, skip = [], False
+    for word in extra:
+        if skip:
+            skip = False
+        elif word == "--only-cases":
+            skip = True
+        elif not word.startswith("--only-cases="):
+            kept.append(word)
+    return kept
 
 
 def run_in_folder(args: argparse.Namespace) -> tuple[int, Path | None]:
@@ -145,9 +175,10 @@ def run_in_folder(args: argparse.Namespace) -> tuple[int, Path | None]:
               else f"as many as fit in {args.budget_min:g} minutes" if args.budget_min else f"{args.passes}")
     print(f"results: {folder}  ({budget} pass(es), each with fresh processes; {args.rounds} rounds per case "
           f"and pass in blocks of {args.block_rounds}, A first)")
-    passes, complete, began, number = args.passes, 0, time.monotonic(), 0
+    passes, complete, began, number = (2 if args.budget_min else args.passes), 0, time.monotonic(), 0
     while number < passes:
         number += 1
+        started = time.monotonic()
         state = _one_pass(args, infos, labels, folder, extra, number, passes)
         if state == "interrupted":
             print("interrupted: no comparison")
@@ -155,7 +186,15 @@ def run_in_folder(args: argparse.Namespace) -> tuple[int, Path | None]:
         if state == "incomplete":
             break
         complete += 1
-        passes = _next_pass_count(args, folder, number, passes, time.monotonic() - began)
+        pass_s = time.monotonic() - started
+        ran_now = _cases_in(folder / PASS_NAME.format(number))
+        extra, continuing = _settle(args, folder, number, extra)
+        if continuing == 0:
+            print(f"every case settled after pass {number}: no further passes")
+            passes = number
+            break
+        next_s = pass_s * (continuing / ran_now if continuing is not None and ran_now else 1.0)
+        passes = _next_pass_count(args, folder, number, passes, time.monotonic() - began, next_s)
     if not complete:
         print("no pass completed on both sides: no comparison")
         return BAD_INPUT, folder
@@ -163,6 +202,16 @@ def run_in_folder(args: argparse.Namespace) -> tuple[int, Path | None]:
         print(f"comparing the {complete} complete pass(es) of {passes}")
     status = analyse(folder, labels, args.threshold, args.metric)
     return (status if complete == passes and status != BAD_INPUT else BAD_INPUT), folder
+
+
+def _cases_in(pass_dir: Path) -> int:
+    """How many cases, timed or not, side A's result file of a pass holds."""
+    from analysis.load import ResultFileError, read_result_file, records_of
+
+    try:
+        return len(records_of(read_result_file(pass_dir / "a.json")))
+    except (OSError, ResultFileError):
+        return 0
 
 
 def _importable(name: str) -> bool:

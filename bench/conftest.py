@@ -25,6 +25,7 @@ from bench import instructions
 from bench.placement import set_placement
 from bench.progress import ResultWriter
 from bench.results_file import target_path
+from bench.only_cases import read_case_ids, unknown_ids
 from bench.resume import done_case_ids, load_previous
 from bench.selection import (
     BadInput,
@@ -39,6 +40,7 @@ _SESSION = pytest.StashKey[BenchSession]()
 _SELECTION = pytest.StashKey[Selection]()
 _WRITER = pytest.StashKey[ResultWriter]()
 _PREVIOUS = pytest.StashKey[dict]()
+_ONLY = pytest.StashKey[set]()
 _SELECTED = pytest.StashKey[int]()
 _PROGRESS = pytest.StashKey[Progress]()
 CASE_FIELDS = ("api", "op", "state_dict_type", "options", "model", "mesh_shape")
@@ -94,6 +96,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--metric", choices=("wall", "cpu", "instructions"), default="wall",
                     help="wall and cpu are always recorded (this names the one the run is judged on); instructions: "
                          "every rank under valgrind's callgrind, counting the op's instructions (slow; needs valgrind)")
+    group.addoption("--only-cases", metavar="FILE", default=None,
+                    help="run only the cases whose ids a JSON list in FILE names (compare mode's later passes)")
     group.addoption("--progress-s", default=30.0,
                     help="print cases done out of the total and the time left at most this often (seconds, "
                          "default 30; 0: after every case)")
@@ -147,6 +151,8 @@ def _checked_selection(config: pytest.Config) -> Selection:
     if config.getoption("--ceiling-mib") < 8:
         raise BadInput(f"--ceiling-mib must be at least 8, got {config.getoption('--ceiling-mib')}")
     check_checkpoint_folder(config.getoption("--checkpoint-dir"))
+    if config.getoption("--only-cases"):
+        config.stash[_ONLY] = read_case_ids(Path(config.getoption("--only-cases")))
     resume = config.getoption("--resume")
     if resume:
         config.stash[_PREVIOUS] = load_previous(Path(resume), selection.profile.name, asdict(selection.settings))
@@ -216,13 +222,18 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    previous = config.stash.get(_PREVIOUS, None)
-    if previous is None:
+    """Holds back the cases a resumed file has done and those --only-cases leaves out."""
+    previous, only = config.stash.get(_PREVIOUS, None), config.stash.get(_ONLY, None)
+    if previous is None and only is None:
         return
-    done = done_case_ids(previous)
+    ids = {item: item.callspec.id for item in items if getattr(item, "callspec", None)}
+    if only is not None and (complaint := unknown_ids(only, set(ids.values()))):
+        pytest.exit(f"statedict-bench: error: {complaint}", returncode=2)
+    done = done_case_ids(previous) if previous is not None else set()
     kept, held = [], []
     for item in items:
-        (held if getattr(item, "callspec", None) and item.callspec.id in done else kept).append(item)
+        case = ids.get(item)
+        (held if case is not None and (case in done or (only is not None and case not in only)) else kept).append(item)
     if held:
         config.hook.pytest_deselected(items=held)
         items[:] = kept

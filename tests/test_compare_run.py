@@ -266,3 +266,27 @@ def test_driver_bad_input_is_one_line_exit_2(tmp_path):
         assert done.stderr.count("\n") == 1 and done.stderr.startswith("statedict-bench compare: error: "), done.stderr
         assert message in done.stderr, done.stderr
         assert not results.exists() or not any((results / "compare").iterdir())
+
+
+def test_passes_after_a_case_settles_run_only_the_undecided_ones(tmp_path):
+    done = _driver("--a", sys.executable, "--b", sys.executable, "--results-dir", str(tmp_path), "--passes", "3",
+                   "--rounds", "3", "--block-rounds", "3", "--", "--mesh", "1", "--model", "dummy", "-k",
+                   "fsdp2 and get_model", "--warmup-rounds", "0", "--ceiling-mib", "8")
+    assert done.returncode in (0, 1), done.stdout + done.stderr
+    [folder] = (tmp_path / "compare").iterdir()
+    settled = json.loads((folder / "settled.json").read_text())
+    assert settled["metric"] == "wall"
+    cases = lambda number: {b["case_id"] for b in _records(folder / f"pass{number:02d}" / "a.json")}
+    after_2 = cases(1) - {case for case, after in settled["cases"].items() if after == 2}
+    if after_2:  # what pass 3 ran is what had not settled after pass 2, whatever the noise settled
+        assert cases(3) == after_2 and len(cases(1)) == 3
+        assert f"after pass 2: {3 - len(after_2)} more case(s) settled unchanged" in done.stdout
+    else:
+        assert "every case settled after pass 2: no further passes" in done.stdout
+    for case in settled["cases"]:
+        assert f"{case} " in (folder / "compare.txt").read_text()
+
+
+def _records(path):
+    data = json.loads(path.read_text())
+    return [b["extra_info"] for b in data["benchmarks"]] + [c["extra_info"] for c in data.get("untimed_cases", [])]
