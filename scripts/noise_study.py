@@ -36,6 +36,7 @@ SETTINGS = {
     "pin1": ["--pin-ranks", "--threads-per-rank", "1"],
     "threads1": ["--threads-per-rank", "1"],
     "warmup3": ["--warmup-rounds", "3"],
+    "rounds40": ["--min-rounds", "40", "--max-rounds", "40", "--budget-s", "0"],
     "instructions": ["--metric", "instructions"],
     # For a selection given without --mesh: the same one-rank cases alone and beside a 2-rank world.
     "mesh1": ["--mesh", "1"],
