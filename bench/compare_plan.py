@@ -8,8 +8,8 @@ timed case's standard error is scaled to n passes (SE x sqrt(k / n), one more de
 count is the smallest n at which TARGET_QUANTILE of the cases have an MDE at or below the target. Because the count
 depends on the spread and not on the effect, the comparison at the end keeps the error rate of a fixed design,
 as Wittes & Brittain's internal pilot does (Stat. Med. 1990); no case is decided early, which would need an alpha
-spending rule (cases are only settled as unchanged, bench/compare_settle.py). The budget, if any, caps the count. This module runs in the driver: it needs the analysis package, not
-torch.
+spending rule (cases are only settled as unchanged, bench/compare_settle.py). The budget, if any, caps the count.
+This module runs in the driver: it needs the analysis package, not torch.
 """
 
 from __future__ import annotations
