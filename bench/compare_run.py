@@ -134,28 +134,16 @@ def _next_pass_count(args: argparse.Namespace, folder: Path, done: int, passes: 
     return passes
 
 
-def _settle(args: argparse.Namespace, folder: Path, done: int, extra: list[str]) -> tuple[list[str], int | None]:
-    """After a complete pass: the pytest arguments of the next pass (only the undecided cases, when some settled)
-    and how many cases continue (None where settling is off or has not begun)."""
+def _settle(args: argparse.Namespace, folder: Path, done: int) -> tuple[list[str], int | None]:
+    """After a complete pass: the pytest arguments the next pass adds (only the undecided cases, once settling has
+    begun) and how many cases continue (None where settling is off or has not begun)."""
     if args.no_settle:
-        return extra, None
+        return [], None
     continuing, line = settle_after_pass(folder, done, args.metric, parse_percent(args.threshold, "--threshold"))
     if not line:
-        return extra, None
+        return [], None
     print(line)
-    return [*_without_only_cases(extra), "--only-cases", str(folder / CONTINUING_FILE)], len(continuing)
-
-
-def _without_only_cases(extra: list[str]) -> list[str]:
-    kept, skip = [], False
-    for word in extra:
-        if skip:
-            skip = False
-        elif word == "--only-cases":
-            skip = True
-        elif not word.startswith("--only-cases="):
-            kept.append(word)
-    return kept
+    return ["--only-cases", str(folder / CONTINUING_FILE)], len(continuing)
 
 
 def run_in_folder(args: argparse.Namespace) -> tuple[int, Path | None]:
@@ -176,10 +164,12 @@ def run_in_folder(args: argparse.Namespace) -> tuple[int, Path | None]:
     print(f"results: {folder}  ({budget} pass(es), each with fresh processes; {args.rounds} rounds per case "
           f"and pass in blocks of {args.block_rounds}, A first)")
     passes, complete, began, number = (2 if args.budget_min else args.passes), 0, time.monotonic(), 0
+    only: list[str] = []  # the undecided cases, once some have settled
+    ran: int | None = None  # how many cases the last pass ran (None: the whole selection)
     while number < passes:
         number += 1
         started = time.monotonic()
-        state = _one_pass(args, infos, labels, folder, extra, number, passes)
+        state = _one_pass(args, infos, labels, folder, extra + only, number, passes)
         if state == "interrupted":
             print("interrupted: no comparison")
             return BAD_INPUT, folder
@@ -187,13 +177,14 @@ def run_in_folder(args: argparse.Namespace) -> tuple[int, Path | None]:
             break
         complete += 1
         pass_s = time.monotonic() - started
-        ran_now = _cases_in(folder / PASS_NAME.format(number))
-        extra, continuing = _settle(args, folder, number, extra)
+        only, continuing = _settle(args, folder, number)
         if continuing == 0:
             print(f"every case settled after pass {number}: no further passes")
             passes = number
             break
-        next_s = pass_s * (continuing / ran_now if continuing is not None and ran_now else 1.0)
+        # the next pass's length: the last one's, scaled by the cases that continue (settling began: ran is known)
+        next_s = pass_s * (continuing / ran if continuing is not None and ran else 1.0)
+        ran = continuing if continuing is not None else ran
         passes = _next_pass_count(args, folder, number, passes, time.monotonic() - began, next_s)
     if not complete:
         print("no pass completed on both sides: no comparison")
@@ -202,16 +193,6 @@ def run_in_folder(args: argparse.Namespace) -> tuple[int, Path | None]:
         print(f"comparing the {complete} complete pass(es) of {passes}")
     status = analyse(folder, labels, args.threshold, args.metric)
     return (status if complete == passes and status != BAD_INPUT else BAD_INPUT), folder
-
-
-def _cases_in(pass_dir: Path) -> int:
-    """How many cases, timed or not, side A's result file of a pass holds."""
-    from analysis.load import ResultFileError, read_result_file, records_of
-
-    try:
-        return len(records_of(read_result_file(pass_dir / "a.json")))
-    except (OSError, ResultFileError):
-        return 0
 
 
 def _importable(name: str) -> bool:
