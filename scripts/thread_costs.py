@@ -1,9 +1,10 @@
 """Where a 2-rank gloo world's CPU time goes in FSDP2's full state-dict get, thread by thread, round by round.
 
-    python scripts/thread_costs.py [--model dummy|mlp] [--rounds 60] [--placement free|own-core|same-core]
+    python scripts/thread_costs.py [--model dummy] [--rounds 60] [--placement free|own-core|same-core]
 
-Two ranks (spawned, gloo, 1 torch thread each) build a small FSDP2 model and time
-`get_model_state_dict(full_state_dict=True, cpu_offload=True)` as the suite's `full` cases do; per round each rank
+Two ranks (spawned, gloo, 1 torch thread each) build a zoo model with the suite's own FSDP2 wrapping
+(bench.wrapping.build_fsdp2) and time `get_model_state_dict(full_state_dict=True, cpu_offload=True)` as the suite's
+`full` cases do; per round each rank
 reads, beside wall and process CPU time, every thread's CPU time (/proc/self/task/*/schedstat, nanoseconds) and
 context switches. It prints, per rank, the median / 10th / 90th percentile of each, so one sees which thread's
 cost varies from round to round (docs/measuring.md, "The mesh-2 full cases"). `--placement own-core` pins each rank
@@ -15,10 +16,12 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import time
+from pathlib import Path
 
-MODELS = {"dummy": (8, 16, 32, 64, 8), "mlp": (256,) * 17}
-"""Linear layers' widths: `dummy` is the suite's dummy model; `mlp` 16 layers of 256 x 256 (about 1M parameters)."""
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the suite's packages, run from anywhere
+
 WARMUP = 3
 
 
@@ -41,25 +44,23 @@ def _thread_costs() -> dict[str, float]:
     return costs
 
 
-def _rank(rank: int, args: argparse.Namespace, port: int, queue) -> None:
+def _rank(rank: int, args: argparse.Namespace, queue) -> None:
     import torch
     import torch.distributed as dist
-    import torch.nn as nn
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
     from torch.distributed.device_mesh import init_device_mesh
-    from torch.distributed.fsdp import fully_shard
 
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    from bench.context import RankContext
+    from bench.wrapping import build_fsdp2
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(args.port))
     torch.set_num_threads(1)
     if args.placement != "free":
         os.sched_setaffinity(0, {rank if args.placement == "own-core" else 0})
     dist.init_process_group("gloo", rank=rank, world_size=2)
-    mesh = init_device_mesh("cpu", (2,))
-    widths = MODELS[args.model]
-    model = nn.Sequential(*[nn.Linear(a, b) for a, b in zip(widths, widths[1:])])
-    for layer in model:
-        fully_shard(layer, mesh=mesh)
-    fully_shard(model, mesh=mesh)
+    context = RankContext(rank=rank, world_size=2, mesh_shape=(2,), device=torch.device("cpu"), backend="gloo",
+                          mesh=init_device_mesh("cpu", (2,)))
+    model, _ = build_fsdp2(context, args.model)
     options = StateDictOptions(full_state_dict=True, cpu_offload=True)
     rounds = []
     for index in range(WARMUP + args.rounds):
@@ -84,15 +85,17 @@ def _line(name: str, values: list[float]) -> str:
 def main() -> None:
     import torch.multiprocessing as mp
 
+    from models import MODEL_NAMES
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", choices=sorted(MODELS), default="dummy")
+    parser.add_argument("--model", choices=MODEL_NAMES, default="dummy", help="a zoo model (default dummy)")
     parser.add_argument("--rounds", type=int, default=60)
     parser.add_argument("--placement", choices=("free", "own-core", "same-core"), default="free")
     parser.add_argument("--port", type=int, default=29533)
     args = parser.parse_args()
     context = mp.get_context("spawn")
     queue = context.Queue()
-    ranks = [context.Process(target=_rank, args=(rank, args, args.port, queue)) for rank in range(2)]
+    ranks = [context.Process(target=_rank, args=(rank, args, queue)) for rank in range(2)]
     for process in ranks:
         process.start()
     results = dict(queue.get() for _ in ranks)
@@ -101,8 +104,8 @@ def main() -> None:
     print(f"model {args.model}, placement {args.placement}, {args.rounds} rounds; ms (switches: counts) per round")
     for rank in sorted(results):
         print(f"rank {rank}")
-        names = sorted({name for row in results[rank] for name in row}, key=lambda n: (n not in ("wall", "process cpu"), n))
-        for name in names:
+        names = {name for row in results[rank] for name in row}
+        for name in sorted(names, key=lambda n: (n not in ("wall", "process cpu"), n)):
             values = [row.get(name, 0.0) for row in results[rank]]
             if max(values) > 0.05:
                 print(_line(name, values))
