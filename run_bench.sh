@@ -108,7 +108,7 @@ while (($#)); do
 done
 
 install_deps() {  # the dependencies listed in pyproject.toml for interpreter "$1", never torch
-  if ! "$1" -c "import pytest_benchmark, pytest_timeout, pandas, matplotlib, psutil, numpy, scipy, packaging" 2>/dev/null; then
+  if ! "$1" -c "import pytest_benchmark, pytest_timeout, importlinter, pandas, matplotlib, psutil, numpy, scipy, packaging" 2>/dev/null; then
     # Not the project itself: the code runs from this checkout. torch is left out: pyproject's `torch>=2.4` would
     # make pip put the newest torch into an interpreter that has none (or replace a side's own in compare mode).
     "$1" - <<'PY' | grep -v '^torch' | xargs "$1" -m pip install -q
@@ -136,7 +136,7 @@ if [[ $mode == compare ]]; then
     fi
   done
   # exec: the driver forwards SIGTERM to both sides and waits for their files itself
-  exec "$PYTHON" -m bench.compare_run --a "$PYTHON_A" --b "$PYTHON_B" --profile "$PROFILE" \
+  exec "$PYTHON" -m bench.compare.run --a "$PYTHON_A" --b "$PYTHON_B" --profile "$PROFILE" \
     --results-dir "$RESULTS_DIR" --metric "$METRIC" "${compare_args[@]}" -- "${extra[@]}"
 fi
 install
@@ -149,7 +149,7 @@ if [[ $mode == calibrate ]]; then
   for option in "${compare_args[@]}"; do
     [[ $option != --label-a && $option != --label-b ]] || fail "calibrate names its sides itself: leave out $option"
   done
-  exec "$PYTHON" -m bench.calibrate --python "$PYTHON" --profile "$PROFILE" --results-dir "$RESULTS_DIR" \
+  exec "$PYTHON" -m bench.compare.calibrate --python "$PYTHON" --profile "$PROFILE" --results-dir "$RESULTS_DIR" \
     "${calibrate_args[@]}" "${compare_args[@]}" -- "${extra[@]}"
 fi
 [[ -z $BASELINE || -e $BASELINE ]] || compgen -G "$BASELINE" >/dev/null || fail "baseline $BASELINE: no such file"
@@ -217,7 +217,7 @@ if ((status == 2)) && [[ ! -s $out ]]; then  # bad input: pytest's one line says
 fi
 echo
 if [[ -s $out ]]; then
-  "$PYTHON" -m bench.summary "$out"
+  "$PYTHON" -m bench.results.summary "$out"
 else
   echo "no result file was written; see $log" >&2
   rm -f "$out"

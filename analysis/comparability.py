@@ -1,7 +1,7 @@
 """Whether two sets of runs can be compared at all: same machine, cores, thread settings, profile, suite.
 
 A torch comparison is only about torch when everything else is equal. Each run's file records what decides that
-(bench/run_info.py); `analysis compare` warns, case verdicts unchanged, when the sides differ in any of it.
+(bench/run/run_info.py); `analysis compare` warns, case verdicts unchanged, when the sides differ in any of it.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Which per-round measurement the analysis judges: wall time (the default), CPU time, or instructions.
 
-Every record holds the first two (bench/record.py): `round_times_s` (the slowest rank's wall time per round) and
+Every record holds the first two (bench/results/record.py): `round_times_s` (the slowest rank's wall time per round) and
 `round_cpu_s` (the slowest rank's CPU time per round, user + system over all its threads); a run in instructions
-mode (bench/instructions.py) also `round_instructions`, the busiest rank's instruction count per round. Choosing a
+mode (bench/rank/instructions.py) also `round_instructions`, the busiest rank's instruction count per round. Choosing a
 metric puts its rounds where the analysis reads rounds, once, as files are read (analysis.load.load_runs), so that
 compare, trend, nightly and the report judge it with the same statistics. What each can see:
 

@@ -25,7 +25,7 @@ from analysis.render import (
     summary_lines,
 )
 from analysis.trend import all_steps
-from bench.stats import UNSTABLE_RCV, robust_cv  # the suite's rule: report and summary flag the same cases
+from bench.results.dispersion import UNSTABLE_RCV, robust_cv  # the suite's rule: report and summary flag the same cases
 
 TOP_CASES = 40
 STATE_DICT_OPS = ("get_model", "get_optim", "set_model", "set_optim")
@@ -268,7 +268,8 @@ def memory(page: Page, frame: pd.DataFrame) -> None:
 
 
 def instability(page: Page, frame: pd.DataFrame) -> None:
-    """Cases whose typical rounds are spread: robust CV (bench.stats.robust_cv) at the suite's limit or above, the
+    """Cases whose typical rounds are spread: robust CV
+    (bench.results.dispersion.robust_cv) at the suite's limit or above, the
     record's own figure where it has one, computed from its round times for files from before the field."""
     def rcv(row: pd.Series) -> float:
         stats = row.get("stats")

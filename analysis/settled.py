@@ -1,6 +1,6 @@
 """A compare folder's settled cases (settled.json): the cases that compare mode stopped running early because
 their interval already lay inside the threshold band, each with the pass after which it stopped and the metric it
-was judged on. Compare mode writes the file (bench/compare_settle.py); every comparison of that folder's passes on
+was judged on. Compare mode writes the file (bench/compare/settle.py); every comparison of that folder's passes on
 that metric reads it (analysis.compare), so that a settled case keeps its verdict and enters the family of tests
 with p = 1, which is what keeps the sequential design's error rate (docs/statistics.md, "Settling cases early").
 """

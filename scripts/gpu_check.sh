@@ -37,7 +37,7 @@ if ((status == 124 || status == 137)); then
 fi
 if [[ -s $out ]]; then
   tail -n 1 "$log"  # pytest's counts
-  "$PYTHON" -m bench.summary "$out" | tee "${out%.json}.summary.txt"
+  "$PYTHON" -m bench.results.summary "$out" | tee "${out%.json}.summary.txt"
 elif grep -q "^statedict-bench: error" "$log"; then  # bad input or no CUDA: the suite's one line says it all
   grep "^statedict-bench: error" "$log" >&2
 else

@@ -27,8 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.machine_state import cpu_ticks  # noqa: E402
-from bench.stats import robust_cv  # noqa: E402
+from bench.machine.state import cpu_ticks  # noqa: E402
+from bench.results.dispersion import robust_cv  # noqa: E402
 
 SETTINGS = {
     "default": [],

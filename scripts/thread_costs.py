@@ -3,7 +3,7 @@
     python scripts/thread_costs.py [--model dummy] [--rounds 60] [--placement free|own-core|same-core]
 
 Two ranks (spawned, gloo, 1 torch thread each) build a zoo model with the suite's own FSDP2 wrapping
-(bench.wrapping.build_fsdp2) and time `get_model_state_dict(full_state_dict=True, cpu_offload=True)` as the suite's
+(bench.ops.wrapping.build_fsdp2) and time `get_model_state_dict(full_state_dict=True, cpu_offload=True)` as the suite's
 `full` cases do; per round each rank
 reads, beside wall and process CPU time, every thread's CPU time (/proc/self/task/*/schedstat, nanoseconds) and
 context switches. It prints, per rank, the median / 10th / 90th percentile of each, so one sees which thread's
@@ -50,8 +50,8 @@ def _rank(rank: int, args: argparse.Namespace, queue) -> None:
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
     from torch.distributed.device_mesh import init_device_mesh
 
-    from bench.context import RankContext
-    from bench.wrapping import build_fsdp2
+    from bench.rank.context import RankContext
+    from bench.ops.wrapping import build_fsdp2
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(args.port))
     torch.set_num_threads(1)

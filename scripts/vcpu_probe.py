@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.stats import robust_cv  # noqa: E402
+from bench.results.dispersion import robust_cv  # noqa: E402
 
 
 def _python_loop() -> None:

@@ -6,8 +6,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from bench.profiles import RoundSettings
-from bench.world import WorldPool
+from bench.config.profiles import RoundSettings
+from bench.worlds.local import WorldPool
 
 # Two measured rounds, no warm-up: the tests check what the harness records, not how fast anything is.
 TEST_ROUNDS = RoundSettings(warmup_rounds=0, min_rounds=2, max_rounds=2, budget_s=0.0, case_timeout_s=120.0)

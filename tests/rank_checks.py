@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bench.context import RankContext
-from bench.state_tree import first_difference, snapshot
-from bench.wrapping import build_fsdp1
+from bench.rank.context import RankContext
+from bench.rank.state_tree import first_difference, snapshot
+from bench.ops.wrapping import build_fsdp1
 
 
 def sharded_state_dicts_hold_the_same_local_shards(ctx: RankContext, model: str) -> str | None:
@@ -38,7 +38,7 @@ def verify_without_loading(ctx: RankContext, spec: dict) -> tuple[bool | None, l
 
 def counted_loops(ctx: RankContext, sizes: list[int]) -> list[int | None]:
     """Instructions mode: the count of a plain Python loop of each size, between the counter's start and stop."""
-    from bench.instructions import InstructionCounter
+    from bench.rank.instructions import InstructionCounter
 
     counter = InstructionCounter()
     counts = []

@@ -105,6 +105,6 @@ def test_analysis_never_imports_torch():
 
 def test_the_schema_version_the_suite_writes_is_one_analysis_reads():
     from analysis.load import READABLE_SCHEMA_VERSIONS
-    from bench.record import SCHEMA_VERSION
+    from bench.results.schema import SCHEMA_VERSION
 
     assert SCHEMA_VERSION in READABLE_SCHEMA_VERSIONS

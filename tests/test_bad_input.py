@@ -7,10 +7,10 @@ import shutil
 
 import pytest
 
-from bench.profiles import RoundSettings
-from bench.record import SCHEMA_VERSION
-from bench.resume import load_previous
-from bench.selection import BadInput, check_writable, select
+from bench.config.profiles import RoundSettings
+from bench.results.schema import SCHEMA_VERSION
+from bench.results.resume import load_previous
+from bench.config.selection import BadInput, check_writable, select
 from tests.conftest import FAST, run_bench
 
 SETTINGS = {f: getattr(RoundSettings(), f) for f in RoundSettings.__dataclass_fields__}

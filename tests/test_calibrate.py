@@ -1,4 +1,5 @@
-"""Calibrate (bench/calibrate.py, bench/planted.py): the plan's syntax, planting on side B alone, the verdicts
+"""Calibrate (bench/compare/calibrate.py, bench/rank/planted.py): the plan's syntax, planting on side B alone, the
+verdicts
 judged against the known truth, and a real run of the two sides on the same python."""
 
 import json
@@ -10,10 +11,10 @@ from argparse import Namespace
 import pandas as pd
 import pytest
 
-from bench.calibrate import judge, parse_ops
-from bench.compare_args import BadInput
-from bench.compare_sides import side_env
-from bench.planted import PLANT_ENV, parse_plan, planted_fraction, spin_after
+from bench.compare.calibrate import judge, parse_ops
+from bench.compare.args import BadInput
+from bench.compare.sides import side_env
+from bench.rank.planted import PLANT_ENV, parse_plan, planted_fraction, spin_after
 from tests.conftest import ROOT
 
 
@@ -78,7 +79,8 @@ def test_judging_counts_detections_false_flags_and_visibility_on_known_truth():
 
 def test_a_calibration_run_plants_into_side_b_only(tmp_path):
     done = subprocess.run(
-        [sys.executable, "-m", "bench.calibrate", "--results-dir", str(tmp_path), "--ops", "fsdp2:get_optim=50%",
+        [sys.executable, "-m", "bench.compare.calibrate", "--results-dir", str(tmp_path),
+         "--ops", "fsdp2:get_optim=50%",
          "--passes", "2", "--rounds", "3", "--block-rounds", "3", "--", "--mesh", "1", "--model", "dummy",
          "-k", "fsdp2 and sharded and (get_optim or get_model) and dsd", "--warmup-rounds", "0",
          "--ceiling-mib", "8"], cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from bench.record import REQUIRED_FIELDS, SCHEMA_VERSION
+from bench.results.schema import RECORD_FIELDS, RUN_FIELDS, SCHEMA_VERSION, WRITTEN_FIELDS
 from tests.conftest import FAST, ROOT, process_running
 from tests.conftest import run_bench as _bench
 
@@ -29,11 +29,15 @@ def test_result_file_has_run_info_and_complete_records(run_file):
     assert {"commit", "dirty"} <= set(run["suite"]) and run["started_at"]
     assert len(run["rank_pids"]) == 2 and not [pid for pid in run["rank_pids"] if process_running(pid)]
     assert run["complete"] is True
+    # the schema describes every field the suite wrote, of the run and of every record (timed or not)
+    assert not set(run) - set(RUN_FIELDS)
+    for record in [b["extra_info"] for b in data["benchmarks"]] + [c["extra_info"] for c in data["untimed_cases"]]:
+        assert not set(record) - set(RECORD_FIELDS), record["case_id"]
     timed = {b["extra_info"]["api"]: b for b in data["benchmarks"]}
     assert set(timed) == {"null", "fsdp2"}
     for bench in data["benchmarks"]:
         record = bench["extra_info"]
-        assert set(REQUIRED_FIELDS) <= set(record)
+        assert set(WRITTEN_FIELDS) <= set(record)
         assert len(record["rank_times_s"]) == 3 and all(len(row) == 2 for row in record["rank_times_s"])
         # pytest-benchmark's statistics are the ranks' own round times, replayed
         assert bench["stats"]["data"] == pytest.approx(record["round_times_s"])
@@ -70,7 +74,7 @@ def test_the_wall_time_table_adds_up_to_the_run(run_file):
 
 
 def test_summary_prints_a_row_per_case_and_the_path(run_file):
-    done = subprocess.run([sys.executable, "-m", "bench.summary", str(run_file)], cwd=ROOT, capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "bench.results.summary", str(run_file)], cwd=ROOT, capture_output=True,
                           text=True)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
@@ -85,7 +89,7 @@ def test_summary_prints_a_row_per_case_and_the_path(run_file):
 def test_summary_refuses_bad_files_in_one_line(tmp_path, content, reason):
     bad = tmp_path / "bad.json"
     bad.write_text(content)
-    done = subprocess.run([sys.executable, "-m", "bench.summary", str(bad)], cwd=ROOT, capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "bench.results.summary", str(bad)], cwd=ROOT, capture_output=True,
                           text=True)
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1 and reason in done.stderr

@@ -7,7 +7,7 @@ import math
 
 from scipy import stats as st
 
-from bench.compare_plan import TARGET_QUANTILE, passes_for_target, target_passes
+from bench.compare.plan import TARGET_QUANTILE, passes_for_target, target_passes
 from tests import result_files as rf
 from tests.test_compare_settle import _folder
 

@@ -12,9 +12,9 @@ from datetime import datetime
 
 import pytest
 
-from bench.compare_run import interleaving_line
-from bench.turn_server import Coordinator
-from bench.turns import (
+from bench.compare.run import interleaving_line
+from bench.compare.turn_server import Coordinator
+from bench.rank.turns import (
     TurnClient,
     TurnConfig,
     TurnState,
@@ -185,7 +185,7 @@ def test_coordinator_survives_a_rank_dying_mid_turn_and_a_side_leaving():
 
 
 def _driver(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bench.compare_run", *args], cwd=ROOT, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "bench.compare.run", *args], cwd=ROOT, capture_output=True,
                           text=True, timeout=timeout, check=False)
 
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from analysis.compare import CompareSettings, compare_runs
 from analysis.load import load_runs
-from bench.compare_settle import CONTINUING_FILE, settle_after_pass
+from bench.compare.settle import CONTINUING_FILE, settle_after_pass
 from tests import result_files as rf
 from tests.conftest import ROOT
 

@@ -8,9 +8,9 @@ import sys
 import pytest
 import torch
 
-from bench.matrix import Case
-from bench.session import record_from_world
-from bench.world import World
+from bench.config.matrix import Case
+from bench.run.session import record_from_world
+from bench.worlds.local import World
 from tests.conftest import ROOT, TEST_ROUNDS, run_bench
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
@@ -64,7 +64,7 @@ def test_gpu_profile_runs_bf16_and_fp32_on_nccl_with_device_peaks_and_pinned_sta
     assert all(r["staging_gbps_per_rank"] > 0 and r["staging_fraction_of_ceiling"] > 0 for r in pinned)
     ceilings = data["run"]["ceilings"]
     assert ceilings["cuda_d2h_pinned_gbps"] > 0 and ceilings["cuda_h2d_pinned_gbps"] > 0, ceilings
-    summary = subprocess.run([sys.executable, "-m", "bench.summary", str(tmp_path / "gpu.json")], cwd=ROOT,
+    summary = subprocess.run([sys.executable, "-m", "bench.results.summary", str(tmp_path / "gpu.json")], cwd=ROOT,
                              capture_output=True, text=True, timeout=60, check=True)
     assert "GPU MiB" in summary.stdout.splitlines()[0]
 

@@ -9,12 +9,12 @@ import subprocess
 import pytest
 import torch
 
-from bench.gpu_profile import LIMITED_CASES, gpu_mesh_shapes, limit_cases, with_dtypes
-from bench.matrix import Case, expand
-from bench.memory_need import estimate, gpu_count_shortfall, shortfall
-from bench.profiles import get_profile
-from bench.record import model_facts
-from bench.selection import BadInput, select
+from bench.config.gpu_profile import LIMITED_CASES, gpu_mesh_shapes, limit_cases, with_dtypes
+from bench.config.matrix import Case, expand
+from bench.config.memory_need import estimate, gpu_count_shortfall, shortfall
+from bench.config.profiles import get_profile
+from bench.results.record import model_facts
+from bench.config.selection import BadInput, select
 from tests.conftest import FAST, ROOT, run_bench
 
 GIB = 2**30
@@ -25,7 +25,7 @@ NO_CUDA_LINE = (f"statedict-bench: error: the gpu profile needs CUDA: torch {tor
 
 
 def gpu_cases(devices: int, models=()) -> list[Case]:
-    """What `--profile gpu` parametrizes on a machine with `devices` GPUs (as bench/conftest.py builds it)."""
+    """What `--profile gpu` parametrizes on a machine with `devices` GPUs (as bench/plugin/hooks.py builds it)."""
     selection = select("gpu", list(models), [], None, {}, cuda_devices=devices)
     cases = expand(selection.meshes, selection.models, selection.checkpoint_models)
     return with_dtypes(limit_cases(cases, selection.profile.limited_models), selection.dtypes)
@@ -184,7 +184,7 @@ def test_gpu_check_script_without_cuda_says_so_and_keeps_its_log_in_out(tmp_path
 
 
 def test_pinned_staging_rate_is_read_against_the_pinned_copy_ceiling():
-    from bench.ceilings import add_fraction_of_ceiling
+    from bench.machine.ceilings import add_fraction_of_ceiling
 
     record = {"api": "dcp", "op": "async_save", "options": {"staging": "pinned"}, "throughput_gbps": 1.0,
               "bytes_per_rank": [3e9, 4e9], "staging_median_s": 0.5}
@@ -199,7 +199,7 @@ def test_pinned_staging_rate_is_read_against_the_pinned_copy_ceiling():
 
 
 def test_gpu_case_timeout_is_one_minute_up_to_the_1b_model():
-    from bench.session import case_timeout_s
+    from bench.run.session import case_timeout_s
 
     profile = get_profile("gpu")
     for model in profile.models:

@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from bench.host_memory import PeakRSS, rss_bytes
+from bench.machine.host_memory import PeakRSS, rss_bytes
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="VmHWM is Linux-only")
 

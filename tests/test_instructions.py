@@ -1,4 +1,4 @@
-"""Instructions mode (bench/instructions.py): callgrind's dumps read right, a machine without valgrind refused in
+"""Instructions mode (bench/rank/instructions.py): callgrind's dumps read right, a machine without valgrind refused in
 one line, and, where valgrind is installed, a rank under callgrind counting exactly the code between the toggles."""
 
 import json
@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 
-from bench.instructions import read_dump_total
+from bench.rank.instructions import read_dump_total
 from tests.conftest import ROOT
 
 
@@ -40,8 +40,8 @@ def test_a_rank_under_callgrind_counts_the_loop_between_the_toggles_alone(tmp_pa
         import json, sys
         sys.path.insert(0, {str(ROOT)!r})
         from pathlib import Path
-        from bench import instructions
-        from bench.world import World
+        from bench.rank import instructions
+        from bench.worlds.local import World
         instructions.enable(Path({str(tmp_path)!r}))
         world = World((1,))
         world.start()

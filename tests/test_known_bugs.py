@@ -1,6 +1,6 @@
 """A failed record that a known torch bug explains is marked with its issue; nothing else is."""
 
-from bench.known_bugs import mark_known_bug
+from bench.config.known_bugs import mark_known_bug
 
 
 def _record(**changes):

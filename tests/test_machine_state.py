@@ -9,8 +9,8 @@ import sys
 import psutil
 import pytest
 
-from bench.eta import Progress, format_duration
-from bench.machine_state import DRIVER_PID_ENV, assess, machine_state
+from bench.run.progress import Progress, format_duration
+from bench.machine.state import DRIVER_PID_ENV, assess, machine_state
 from tests.conftest import FAST, run_bench
 
 BURN = "import time\nend = time.time() + 120\nwhile time.time() < end: pass"
@@ -71,7 +71,7 @@ def test_busy_warning_is_printed_and_stored_in_the_result_file(stranger, tmp_pat
     assert state["busy"] is True and stranger in [p["pid"] for p in state["busiest"]]
     warning = next(line for line in done.stdout.splitlines() if line.startswith("statedict-bench: warning: busy"))
     assert warning.removeprefix("statedict-bench: warning: ") in state["warnings"]
-    summary = subprocess.run([sys.executable, "-m", "bench.summary", str(out)], capture_output=True, text=True,
+    summary = subprocess.run([sys.executable, "-m", "bench.results.summary", str(out)], capture_output=True, text=True,
                              cwd=os.path.dirname(os.path.dirname(__file__)))
     assert f"warning: {state['warnings'][0]}" in summary.stdout
 

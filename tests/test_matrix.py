@@ -2,8 +2,8 @@
 
 import pytest
 
-from bench.matrix import Case, expand
-from bench.profiles import PROFILES, RoundSettings, UnknownProfileError, get_profile
+from bench.config.matrix import Case, expand
+from bench.config.profiles import PROFILES, RoundSettings, UnknownProfileError, get_profile
 
 
 def _select(cases, **fields):

@@ -3,8 +3,8 @@
 import json
 
 
-from bench.matrix import Case
-from bench.memory_need import RANK_BASE_BYTES, MemoryNeed, estimate, host_available_bytes, shortfall
+from bench.config.matrix import Case
+from bench.config.memory_need import RANK_BASE_BYTES, MemoryNeed, estimate, host_available_bytes, shortfall
 from tests.conftest import FAST, run_bench
 
 GIB = 2**30

@@ -12,10 +12,10 @@ import uuid
 import psutil
 import pytest
 
-from bench.external_world import launched_meshes
-from bench.launch_env import (LAUNCH_CONFIG_VAR, SLURM_PORT_BASE, LaunchError, first_host, read_launch_env,
+from bench.worlds.external import launched_meshes
+from bench.machine.launch_env import (LAUNCH_CONFIG_VAR, SLURM_PORT_BASE, LaunchError, first_host, read_launch_env,
                               tasks_per_node)
-from bench.selection import BadInput
+from bench.config.selection import BadInput
 from tests.conftest import ROOT, left_running
 
 ROUNDS = ["--min-rounds", "2", "--max-rounds", "2", "--warmup-rounds", "0", "--budget-s", "0", "--ceiling-mib", "8"]
@@ -61,7 +61,8 @@ def test_two_torchrun_nodes_write_one_complete_file_with_four_ranks_in_every_rec
     port = _free_port()
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node", "2",
                 "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", uuid.uuid4().hex,
-                "-m", "bench.launched", "--model", "dummy", "-k", "null or (fsdp2 and get_model and dsd)", *ROUNDS,
+                "-m", "bench.worlds.launched", "--model", "dummy", "-k", "null or (fsdp2 and get_model and dsd)",
+                *ROUNDS,
                 f"--benchmark-json={path}"]
     nodes = _launch([(torchrun, dict(os.environ)), (torchrun, dict(os.environ))])
     for node in nodes:
@@ -101,7 +102,7 @@ def test_srun_environment_runs_and_a_dead_rank_fails_its_case_and_every_later_on
     path = tmp_path / "srun.json"
     job_id = _slurm_job_id()
     base = {k: v for k, v in os.environ.items() if k not in ("MASTER_ADDR", "MASTER_PORT", "RANK", "WORLD_SIZE")}
-    command = [sys.executable, "-m", "bench.launched", "--model", "dummy", "--fault", "kill:1", *ROUNDS,
+    command = [sys.executable, "-m", "bench.worlds.launched", "--model", "dummy", "--fault", "kill:1", *ROUNDS,
                "-k", "null or (fsdp2 and get_model and dsd and sharded)", f"--benchmark-json={path}"]
     tasks = [(command, {**base, "SLURM_PROCID": str(rank), "SLURM_NTASKS": "2", "SLURM_LOCALID": str(rank),
                         "SLURM_NODEID": "0", "SLURM_NNODES": "1", "SLURM_TASKS_PER_NODE": "2",

@@ -2,7 +2,7 @@
 
 import pytest
 
-from bench.phases import by_name, coverage, growth_per_round, medians_of_slowest, phase_fields
+from bench.results.phases import by_name, coverage, growth_per_round, medians_of_slowest, phase_fields
 
 
 def _reply(phases, rss):

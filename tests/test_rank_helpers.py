@@ -5,9 +5,9 @@ import os
 import pytest
 
 from bench.ops.base import Unsupported
-from bench.placement import threads_per_rank
-from bench.rank import is_refusal, short_traceback
-from bench.world import describe_exit
+from bench.machine.placement import threads_per_rank
+from bench.rank.main import is_refusal, short_traceback
+from bench.worlds.local import describe_exit
 
 
 @pytest.mark.parametrize("exc,refused", [
@@ -45,7 +45,7 @@ def test_short_traceback_keeps_the_end():
 
 
 def test_pinning_gives_each_rank_a_block_of_cores_and_wraps_around():
-    from bench.placement import pinned_cpus
+    from bench.machine.placement import pinned_cpus
 
     assert pinned_cpus(0, 2, [0, 1]) == [0, 1]  # one rank with both threads: both cores
     assert [pinned_cpus(rank, 1, [0, 1]) for rank in range(4)] == [[0], [1], [0], [1]]  # 4 ranks on 2 cores

@@ -2,10 +2,11 @@
 
 import pytest
 
-from bench.matrix import Case
-from bench.profiles import RoundSettings
-from bench.record import REQUIRED_FIELDS, SCHEMA_VERSION, build_record
-from bench.world import CaseOutcome
+from bench.config.matrix import Case
+from bench.config.profiles import RoundSettings
+from bench.results.record import build_record
+from bench.results.schema import SCHEMA_VERSION, WRITTEN_FIELDS
+from bench.results.outcome import CaseOutcome
 
 CASE = Case(api="fsdp2", op="set_model", state_dict_type="sharded", options=(("method", "dsd"),),
             model="dummy_uneven", mesh_shape=(2,))
@@ -25,7 +26,7 @@ def _record(outcome):
 
 def test_ok_record_is_complete_and_correct():
     record = _record(CaseOutcome("ok", "", [_reply(0, [0.1, 0.3, 0.2]), _reply(1, [0.2, 0.1, 0.2])]))
-    assert set(REQUIRED_FIELDS) <= set(record)
+    assert set(WRITTEN_FIELDS) <= set(record)
     assert record["schema_version"] == SCHEMA_VERSION
     assert record["rank_times_s"] == [[0.1, 0.2], [0.3, 0.1], [0.2, 0.2]]  # rounds x ranks
     assert record["round_times_s"] == [0.2, 0.3, 0.2]
@@ -56,6 +57,6 @@ def test_unsupported_and_dead_ranks_keep_their_message_and_no_times():
     record = _record(CaseOutcome("unsupported", "RuntimeError: DeviceMesh is not compatible", [None, None]))
     assert record["status"] == "unsupported" and "not compatible" in record["message"]
     assert record["rank_times_s"] == [] and record["stats"] is None and record["correct"] is None
-    assert set(REQUIRED_FIELDS) <= set(record)
+    assert set(WRITTEN_FIELDS) <= set(record)
     record = _record(CaseOutcome("error", "rank 1 died: SIGSEGV (exit code -11)", [None, None]))
     assert record["status"] == "error" and "SIGSEGV" in record["message"]

@@ -2,8 +2,8 @@
 
 import pytest
 
-from bench.matrix import Case, expand
-from bench.session import record_from_world
+from bench.config.matrix import Case, expand
+from bench.run.session import record_from_world
 from tests.conftest import TEST_ROUNDS
 
 LOAD_OPS = ("set_model", "set_optim", "deserialize", "serialize")

@@ -7,12 +7,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from bench.matrix import Case
-from bench.profiles import RoundSettings
-from bench.record import model_facts
-from bench.results_file import write_json_atomically
-from bench.session import BenchSession, case_timeout_s
-from bench.wall_accounting import WallAccount
+from bench.config.matrix import Case
+from bench.config.profiles import RoundSettings
+from bench.results.record import model_facts
+from bench.results.files import write_json_atomically
+from bench.run.session import BenchSession, case_timeout_s
+from bench.results.wall_accounting import WallAccount
 
 
 def _case(model):

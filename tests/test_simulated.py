@@ -1,4 +1,4 @@
-"""Simulated worlds (bench/simulated.py): one process plays one rank of a large world on a fake process group.
+"""Simulated worlds (bench/rank/simulated.py): one process plays one rank of a large world on a fake process group.
 
 Records must say so (backend fake, simulated true, the rank played, world_size N); the planner simulation's work
 must grow with the rank count; the quick profile must hold the cases; the analysis must label them."""
@@ -8,12 +8,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.matrix import Case, expand, simulated_cases
-from bench.profiles import PROFILES
-from bench.record import REQUIRED_FIELDS
-from bench.selection import select
-from bench.session import BenchSession
-from bench.summary import format_table, table_rows
+from bench.config.matrix import Case, expand, simulated_cases
+from bench.config.profiles import PROFILES
+from bench.results.schema import WRITTEN_FIELDS
+from bench.config.selection import select
+from bench.run.session import BenchSession
+from bench.results.summary import format_table, table_rows
 from tests import result_files as rf
 from tests.conftest import TEST_ROUNDS
 
@@ -67,7 +67,7 @@ def test_simulated_records_are_complete_and_labelled(simulated_records):
     assert starts == 2  # one process per simulated rank count, however many ranks it plays
     for (api, op, world_size), record in records.items():
         assert record["status"] == "ok", record["message"]
-        assert not [name for name in REQUIRED_FIELDS if name not in record]
+        assert not [name for name in WRITTEN_FIELDS if name not in record]
         assert record["backend"] == "fake" and record["simulated"] is True and record["simulated_rank"] == 0
         assert record["world_size"] == world_size and record["mesh_shape"] == [world_size]
         assert record["options"]["simulated"] is True

@@ -14,7 +14,7 @@ from scipy import stats as scipy_stats
 from analysis.compare import CompareSettings, compare_sides
 from analysis.run_tests import RunSamples, run_test
 from analysis.stats import moderation_prior, scaled_moderation_prior
-from bench.compare_settle import newly_settled
+from bench.compare.settle import newly_settled
 from tests import noise_model as nm
 
 FLAGS = ("regression", "improvement")
@@ -203,7 +203,7 @@ def _sequential(matrix, rng, passes: int, **kwargs):
 
 
 def test_settling_cases_early_keeps_the_level_and_spends_passes_on_the_undecided(matrix):
-    """The sequential design of compare mode (bench/compare_settle.py) on the noise model, 6 passes: A/A compares
+    """The sequential design of compare mode (bench/compare/settle.py) on the noise model, 6 passes: A/A compares
     that flag anything stay within the bound of a fixed design; at a third of today's noise, where most cases
     settle after pass 2, a 10% slowdown in a tenth of the cases is caught as often as the MDE says, and fewer
     case-passes are spent. Measured (seed 10): 0 of 20 A/A compares flagged; 90% of the slowed cases caught, 136

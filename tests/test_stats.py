@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from pytest_benchmark.stats import Stats
 
-from bench.stats import UNSTABLE_RCV, round_times, summarize
+from bench.results.stats import UNSTABLE_RCV, round_times, summarize
 
 
 def test_summary_values():

@@ -4,8 +4,8 @@ import time
 
 import pytest
 
-from bench.matrix import Case
-from bench.world import World
+from bench.config.matrix import Case
+from bench.worlds.local import World
 from tests.conftest import TEST_ROUNDS, process_running
 
 

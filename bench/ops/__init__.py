@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.context import RankContext
+from bench.rank.context import RankContext
 from bench.ops import dcp, file_save, fsdp1, fsdp2, plan_sim, serialization
 from bench.ops.base import Operation, Unsupported
 from bench.ops.faults import FaultInjection

@@ -8,10 +8,10 @@ from typing import Any
 
 from torch.distributed.checkpoint import state_dict as dsd
 
-from bench.checkpoint_files import drop_page_cache, fsync_with_names, remove_tree, resident_fraction, tree_size
+from bench.machine.checkpoint_files import drop_page_cache, fsync_with_names, remove_tree, resident_fraction, tree_size
 from bench.ops.base import Operation
-from bench.state_tree import first_difference, perturb_model_, perturb_optimizer_, snapshot
-from bench.wrapping import build_fsdp1, build_fsdp2
+from bench.rank.state_tree import first_difference, perturb_model_, perturb_optimizer_, snapshot
+from bench.ops.wrapping import build_fsdp1, build_fsdp2
 
 
 def checkpoint_state(model, optim, **options: Any) -> dict[str, Any]:

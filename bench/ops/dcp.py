@@ -18,13 +18,13 @@ import torch
 import torch.distributed as dist
 import torch.distributed.checkpoint as dcp
 
-from bench.checkpoint_files import tree_size
+from bench.machine.checkpoint_files import tree_size
 from bench.ops.base import Unsupported
 from bench.ops.checkpoint_base import LoadingOperation, SavingOperation, checkpoint_state
 from bench.ops.dcp_timing import (Timeline, TimedFileSystemReader, TimedFileSystemWriter, TimedLoadPlanner,
                                   TimedSavePlanner)
-from bench.state_tree import first_difference, snapshot
-from bench.wrapping import build_fsdp2
+from bench.rank.state_tree import first_difference, snapshot
+from bench.ops.wrapping import build_fsdp2
 
 EXPECTED_FILE = "expected_full_state.pt"
 """Beside a resharding source: the full state its world saved, to check a load at another world size against."""
@@ -156,7 +156,7 @@ class ReshardLoad(Load):
 def save_source_checkpoint(ctx, model: str, folder: str, dtype: str = "float32") -> int:
     """Run on a world by the session: the checkpoint a resharding load reads, and the full state beside it.
     Returns the checkpoint's bytes on disk."""
-    from bench.context import torch_dtype
+    from bench.rank.context import torch_dtype
 
     target = Path(folder)
     ctx.dtype = torch_dtype(dtype)  # not whatever dtype the world's last case left there

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from torch.distributed.checkpoint import DefaultLoadPlanner, DefaultSavePlanner, FileSystemReader, FileSystemWriter
 
-from bench.checkpoint_files import fsync_files
+from bench.machine.checkpoint_files import fsync_files
 
 
 class Timeline:

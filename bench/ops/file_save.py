@@ -16,10 +16,10 @@ import torch
 import torch.distributed as dist
 from torch.distributed.checkpoint import state_dict as dsd
 
-from bench.checkpoint_files import fsync_with_names
+from bench.machine.checkpoint_files import fsync_with_names
 from bench.ops.checkpoint_base import CheckpointOperation, LoadingOperation, SavingOperation
 from bench.ops.dcp_timing import Timeline
-from bench.state_tree import snapshot
+from bench.rank.state_tree import snapshot
 
 
 class FileLayout(CheckpointOperation):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from bench.ops.base import LoadOperation, Operation
-from bench.state_tree import perturb_model_, perturb_optimizer_
-from bench.wrapping import build_fsdp2
+from bench.rank.state_tree import perturb_model_, perturb_optimizer_
+from bench.ops.wrapping import build_fsdp2
 
 
 class FSDP2Operation(Operation):

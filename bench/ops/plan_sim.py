@@ -24,7 +24,7 @@ from torch.distributed.tensor import DTensor
 
 from bench.ops.base import Operation
 from bench.ops.checkpoint_base import checkpoint_state
-from bench.wrapping import build_fsdp2
+from bench.ops.wrapping import build_fsdp2
 
 
 def mesh_coordinate(rank: int, mesh_shape: tuple[int, ...]) -> list[int]:

@@ -1,0 +1,144 @@
+"""The result record of one case: every parameter a field of its own, every rank's figures kept.
+
+It goes into pytest-benchmark's `extra_info` (measured cases) or the file's `untimed_cases` list (cases with no
+round times: unsupported, error, timeout, skipped). Every field, its unit and the version: bench/results/schema.py.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from bench.config.matrix import Case
+from bench.results.phases import by_name, phase_fields
+from bench.config.profiles import RoundSettings
+from bench.results.stats import round_times, summarize
+from bench.results.outcome import CaseOutcome
+from bench.results.schema import SCHEMA_VERSION
+
+
+@lru_cache(maxsize=None)
+def model_facts(model: str | None) -> tuple[int | None, bool | None]:
+    """(parameter count of the unsharded model, uneven) without allocating it."""
+    if model is None:
+        return None, None
+    import torch
+
+    from models import get_model_spec
+    from models.init import build_on_meta
+
+    spec = get_model_spec(model)
+    return sum(p.numel() for p in build_on_meta(spec, torch.float32).parameters()), spec.uneven
+
+
+def _per_rank(replies: list[dict[str, Any] | None], key: str) -> list[Any]:
+    return [reply.get(key) if reply else None for reply in replies]
+
+
+def _extra(replies: list[dict[str, Any] | None], key: str) -> list[Any]:
+    return [(reply.get("extra") or {}).get(key) if reply else None for reply in replies]
+
+
+def _max_or_none(values: list[int | None]) -> int | None:
+    known = [v for v in values if v is not None]
+    return max(known) if known else None
+
+
+def _rounds_by_rank(replies: list[dict[str, Any]], key: str) -> list[list[Any]]:
+    """Each rank's per-round list under `key` as rounds x ranks."""
+    return [list(row) for row in zip(*(reply.get(key) or [] for reply in replies))]
+
+
+def _cost_fields(replies: list[dict[str, Any]], rounds: int) -> dict[str, Any]:
+    """CPU time, I/O and (instructions mode) instruction counts of an `ok` case's rounds, each reduced per round as
+    wall time is (the slowest, or busiest, rank); a metric is left out where a rank lacks a round of it."""
+    fields: dict[str, Any] = {"io_bytes": by_name([reply.get("io_bytes") or [] for reply in replies])}
+    for key, rank_field, round_field, stats_field in (("cpu_s", "rank_cpu_s", "round_cpu_s", "cpu_stats"),
+                                                      ("instructions", "rank_instructions", "round_instructions",
+                                                       "instructions_stats")):
+        if not all(len(reply.get(key) or []) == rounds and None not in reply[key] for reply in replies):
+            continue
+        by_rank = _rounds_by_rank(replies, key)
+        per_round = round_times(by_rank)
+        fields.update({rank_field: by_rank, round_field: per_round, stats_field: summarize(per_round).as_dict()})
+    return fields
+
+
+def build_record(case: Case, outcome: CaseOutcome, settings: RoundSettings, *, device: str, backend: str,
+                 dtype: str, threads_per_rank: int | None = None) -> dict[str, Any]:
+    params, uneven = model_facts(case.model)
+    replies = outcome.replies or [None] * case.process_count
+    options = case.options_dict
+    for reply in replies:
+        if reply:
+            options.update(reply.get("effective_options") or {})
+    record: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION, "case_id": case.id,
+        "api": case.api, "op": case.op, "state_dict_type": case.state_dict_type, "options": options,
+        "model": case.model, "params": params, "tensors": _max_or_none(_per_rank(replies, "tensors")),
+        "uneven": uneven, "world_size": case.world_size, "mesh_shape": list(case.mesh_shape),
+        "device": device, "backend": backend, "dtype": dtype, "threads_per_rank": threads_per_rank,
+        "status": outcome.status, "message": outcome.message,
+        "warmup_rounds": settings.warmup_rounds, "rank_times_s": [], "round_times_s": [], "stats": None,
+        # beside wall time (bench/rank/round_costs.py): CPU time per round and rank, its slowest rank per round (the
+        # reduction of round_times_s), and /proc/self/io deltas {counter: rounds x ranks}
+        "rank_cpu_s": [], "round_cpu_s": [], "cpu_stats": None, "io_bytes": {},
+        # instructions mode only (bench/rank/instructions.py): instructions per round and rank, the busiest rank's
+        "rank_instructions": None, "round_instructions": None, "instructions_stats": None,
+        # where each rank's time in the case went (bench/rank/measure.py), the parts of the run's wall-time accounting
+        "spans_s": _per_rank(replies, "spans_s"),
+        "bytes_global": _max_or_none(_per_rank(replies, "bytes_global")),
+        "bytes_per_rank": _per_rank(replies, "bytes_local"),
+        "throughput_gbps": None,
+        "peak_rss_bytes": _per_rank(replies, "peak_rss_bytes"),
+        "peak_cuda_bytes": None, "peak_cuda_reserved_bytes": None,
+        "setup_s": _per_rank(replies, "setup_s"),
+        "extra_per_rank": _per_rank(replies, "extra"),
+        "correct": None,
+        # checkpoint I/O: bytes and files on disk, page-cache residency before a read, the matching ceiling
+        "bytes_written": _max_or_none(_extra(replies, "bytes_written")),
+        "files_written": _max_or_none(_extra(replies, "files_written")),
+        "resident_before_read": _max_or_none(_extra(replies, "resident_before_read")),
+        "ceiling": None, "fraction_of_ceiling": None,
+        "phases_s": {}, "phase_details_s": {}, "phase_medians_s": {}, "phase_detail_medians_s": {},
+        "phases_cover": None, "phases_add_up": None, "rss_after_round_bytes": [], "rss_growth_per_save_bytes": None,
+        # a simulated world (bench/rank/simulated.py): one process played rank `simulated_rank` of `world_size`, so the
+        # per-rank lists hold that one rank; its collectives cost nothing
+        "simulated": case.simulated, "simulated_rank": None,
+        "write_items_local": _max_or_none(_extra(replies, "write_items_local")),
+        "write_items_global": _max_or_none(_extra(replies, "write_items_global")),
+        # calibrate's side B only (bench/rank/planted.py): the known slowdown planted into this case's timed rounds
+        "planted_slowdown": _max_or_none(_per_rank(replies, "planted_slowdown")),
+    }
+    if case.simulated:
+        from bench.config.matrix import SIMULATED_RANK
+
+        record["simulated_rank"] = SIMULATED_RANK
+    if outcome.status != "ok":
+        return record
+    if len({len(reply["times_s"]) for reply in replies}) != 1:  # the ranks decide together; never expected
+        record["status"] = "error"
+        record["message"] = f"ranks measured different round counts: {[len(r['times_s']) for r in replies]}"
+        return record
+    rank_times = _rounds_by_rank(replies, "times_s")
+    record["rank_times_s"] = rank_times
+    record["round_times_s"] = round_times(rank_times)
+    record.update(phase_fields(case.op, replies, rank_times))
+    summary = summarize(record["round_times_s"])
+    record["stats"] = summary.as_dict()
+    record.update(_cost_fields(replies, len(rank_times)))
+    if record["bytes_global"] and summary.median_s > 0:
+        record["throughput_gbps"] = record["bytes_global"] / summary.median_s / 1e9
+    if any(reply.get("peak_cuda_allocated_bytes") is not None for reply in replies):
+        record["peak_cuda_bytes"] = _per_rank(replies, "peak_cuda_allocated_bytes")
+        record["peak_cuda_reserved_bytes"] = _per_rank(replies, "peak_cuda_reserved_bytes")
+    verdicts = [reply.get("correct") for reply in replies]
+    notes = [note for reply in replies for note in reply.get("notes") or []]
+    if any(v is False for v in verdicts):
+        record["correct"] = False
+        record["status"] = "error"  # a wrong load is a failure, however fast it was
+        record["message"] = "loaded state differs from what was saved: " + "; ".join(notes[:4])
+    else:
+        record["correct"] = True if all(v is True for v in verdicts) else None
+        record["message"] = "; ".join(sorted(set(notes)))[:1000]
+    return record

@@ -1,0 +1,315 @@
+"""The launched world as the pytest run sees it: ranks that a launcher (torchrun, srun) started, reached through one
+TCP connection per rank to that rank's supervisor (bench/worlds/launched.py), instead of a World's pipes to its own
+processes.
+
+It serves the launched world's meshes only (1D over all ranks; nodes x ranks-per-node), through per-mesh views
+with World's interface. Its ranks cannot be restarted: after a rank dies or a case times out, every rank is ended
+and every later case is `error` saying why, so the run still finishes and its file is complete.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import pickle
+import platform
+import socket
+import time
+from multiprocessing import AuthenticationError
+from multiprocessing.connection import Listener, wait
+from typing import Any
+
+from bench.machine.launch_env import AUTHKEY_VAR, LAUNCH_CONFIG_VAR, LaunchEnv
+from bench.config.matrix import mesh_label
+from bench.config.profiles import RoundSettings
+from bench.config.selection import BadInput, parse_mesh, split
+from bench.results.outcome import CaseOutcome
+from bench.worlds.local import (ERROR_GRACE_S, SIGNAL_CHECK_S, START_TIMEOUT_S, STOP_TIMEOUT_S, World, WorldPool,
+                                WorldStartError, describe_exit)
+
+
+def launched_config() -> dict[str, Any] | None:
+    """The launched world's description that global rank 0 gave this pytest run, or None when run directly."""
+    text = os.environ.get(LAUNCH_CONFIG_VAR)
+    return json.loads(text) if text else None
+
+
+def launched_meshes(requested: list[str], world_size: int | None) -> list[str]:
+    """Under a launcher the run measures the launched world's meshes only: --mesh may pick among them (default:
+    all of them), anything else is refused in one line rather than started as a local world."""
+    config = launched_config()
+    if config is None:
+        return requested
+    launch = LaunchEnv(**{k: v for k, v in config.items() if k in LaunchEnv.__dataclass_fields__})
+    offered = ", ".join(mesh_label(shape) for shape in launch.mesh_shapes)
+    if world_size is not None and world_size != launch.world_size:
+        raise BadInput(f"--world-size {world_size} is not the launched world's {launch.world_size} ranks")
+    for label in split(requested):
+        if parse_mesh(label) not in launch.mesh_shapes:
+            raise BadInput(f"mesh {label} is not a mesh of the launched world ({launch.world_size} ranks from "
+                           f"{launch.launcher}); under a launcher only {offered} can run")
+    return requested or [mesh_label(shape) for shape in launch.mesh_shapes]
+
+
+def _envelope(message: dict[str, Any]) -> tuple[str, bytes]:
+    """(command, the pickled message): the supervisor relays the bytes without unpickling them, which would import
+    the suite's classes (RoundSettings, hence torch: seconds, on the first case) into a process meant to stay small."""
+    return message["command"], pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+class LaunchedRanks:
+    def __init__(self, launch: LaunchEnv, address_fd: int | None, parent_host: str, authkey: bytes) -> None:
+        self.launch = launch
+        self.world_size = launch.world_size
+        self.rank_info: list[dict[str, Any]] = []
+        """Each rank's hello: device, backend, dtype, threads, host, node and local rank, pids."""
+        self.start_seconds: list[float] = []
+        self.lost: str | None = None
+        """Why the ranks are gone, once they are."""
+        self._address_fd, self._parent_host, self._authkey = address_fd, parent_host, authkey
+        self._conns: list[Any] = []
+
+    @property
+    def alive(self) -> bool:
+        return bool(self._conns) and self.lost is None
+
+    @property
+    def started_pids(self) -> list[int]:
+        return [info["rank_pid"] for info in self.rank_info]
+
+    def ensure_started(self) -> None:
+        if not self.start_seconds and not self.lost:
+            self.start()
+
+    def start(self) -> None:
+        """Waits for every rank to connect; once only: the launcher, not this run, owns the processes."""
+        if self.start_seconds or self.lost or self._address_fd is None:
+            self.lost = self.lost or "its start was interrupted"
+            raise WorldStartError(self.gone_message())
+        began = time.perf_counter()
+        previous = socket.getdefaulttimeout()
+        socket.setdefaulttimeout(SIGNAL_CHECK_S)  # the listening socket's accept() wakes every second
+        try:
+            listener = Listener(("0.0.0.0", 0), authkey=self._authkey)
+        finally:
+            socket.setdefaulttimeout(previous)
+        try:
+            port = listener.address[1]
+            fd, self._address_fd = self._address_fd, None
+            with os.fdopen(fd, "w") as announce:
+                announce.write(json.dumps({"address": [self._parent_host, port]}) + "\n")
+            hellos = self._accept(listener, time.monotonic() + START_TIMEOUT_S)
+        finally:
+            listener.close()
+        self._conns = [conn for conn, _ in hellos]
+        self.rank_info = [hello for _, hello in hellos]
+        self.start_seconds.append(time.perf_counter() - began)
+
+    def _accept(self, listener: Listener, deadline: float) -> list[tuple[Any, dict[str, Any]]]:
+        by_rank: dict[int, tuple[Any, dict[str, Any]]] = {}
+        while len(by_rank) < self.world_size:
+            if time.monotonic() > deadline:
+                missing = sorted(set(range(self.world_size)) - set(by_rank))
+                self._end([conn for conn, _ in by_rank.values()], "kill")
+                self.lost = f"ranks {missing} did not connect within {START_TIMEOUT_S:.0f} s"
+                raise WorldStartError(f"the launched world did not start: {self.lost}")
+            try:
+                conn = listener.accept()
+            except TimeoutError:  # the listening socket's timeout: no rank knocked this second
+                continue
+            except (AuthenticationError, OSError, EOFError):
+                continue  # not one of the launched ranks (no key, or it went away mid-handshake)
+            if conn.poll(30.0):
+                hello = conn.recv()
+                by_rank[hello["rank"]] = (conn, hello)
+        return [by_rank[rank] for rank in range(self.world_size)]
+
+    def laid_out_by_node(self) -> bool:
+        """True when rank = node rank x ranks per node + local rank, which the 2D mesh's rows assume."""
+        per_node = self.launch.local_world_size or 0
+        return all(info["rank"] == info["node_rank"] * per_node + info["local_rank"] for info in self.rank_info)
+
+    def gone_message(self) -> str:
+        return (f"the launched world is gone ({self.lost}); ranks started by {self.launch.launcher} cannot be "
+                f"restarted, so every later case of this run fails: launch again, with --resume FILE to keep the "
+                f"finished cases")
+
+    def send(self, message: dict[str, Any], timeout_s: float) -> CaseOutcome:
+        self.ensure_started()
+        if self.lost:
+            return CaseOutcome("error", self.gone_message(), [None] * self.world_size)
+        try:
+            death = None
+            envelope = _envelope(message)
+            for rank, conn in enumerate(self._conns):
+                try:
+                    conn.send(envelope)
+                except OSError:
+                    death = death or self._closed(rank)
+            replies, death = self._collect(timeout_s) if death is None else ([None] * self.world_size, death)
+        except KeyboardInterrupt:
+            self._lose("the run was interrupted")
+            raise
+        outcome = World._judge(replies, death, timeout_s)
+        if death or any(reply is None for reply in replies):  # dead, or stuck in a collective: end them all
+            self._lose(outcome.message.splitlines()[0])
+        return outcome
+
+    def _closed(self, rank: int) -> str:
+        host = self.rank_info[rank].get("host") if self.rank_info else None
+        return f"rank {rank}'s launched process (host {host}) closed its connection: killed, or its node was lost"
+
+    def _collect(self, timeout_s: float) -> tuple[list[dict[str, Any] | None], str | None]:
+        """World._collect over connections: a reply per rank, or the first rank found dead."""
+        replies: list[dict[str, Any] | None] = [None] * self.world_size
+        pending = set(range(self.world_size))
+        deadline = time.monotonic() + timeout_s
+        while pending:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return replies, None
+            watched = {self._conns[rank]: rank for rank in pending}
+            for ready in wait(list(watched), timeout=min(remaining, SIGNAL_CHECK_S)):
+                rank = watched[ready]
+                try:
+                    reply = ready.recv()
+                except (EOFError, OSError):
+                    return replies, self._closed(rank)
+                if reply.get("event") == "exited":
+                    return replies, describe_exit(rank, reply["exitcode"])
+                replies[rank] = reply
+                pending.discard(rank)
+            if any(r and r.get("status") != "ok" for r in replies):
+                deadline = min(deadline, time.monotonic() + ERROR_GRACE_S)
+        return replies, None
+
+    def _lose(self, reason: str) -> None:
+        self.lost = self.lost or reason
+        self._end(self._conns, "kill")
+
+    def _end(self, conns: list[Any], command: str) -> None:
+        """Tells each supervisor to stop (its rank leaves cleanly) or kill its rank, and waits for it to leave."""
+        for conn in conns:
+            try:
+                conn.send(_envelope({"command": command}))
+            except OSError:
+                pass
+        deadline = time.monotonic() + STOP_TIMEOUT_S + 5.0
+        open_conns = list(conns)
+        while open_conns and time.monotonic() < deadline:
+            for conn in wait(open_conns, timeout=SIGNAL_CHECK_S):
+                try:
+                    conn.recv()  # a late reply or exit report; EOF once the supervisor has ended its rank
+                except (EOFError, OSError):
+                    open_conns.remove(conn)
+        for conn in conns:
+            conn.close()
+        self._conns = []
+
+    def stop(self) -> None:
+        if self._conns:
+            self._end(self._conns, "stop")
+        elif self._address_fd is not None:  # no case ran: rank 0's supervisor reads EOF and ends every rank
+            os.close(self._address_fd)
+            self._address_fd = None
+            self.lost = "not started: no case ran"
+
+
+class LaunchedWorld:
+    """One mesh of the launched ranks, with World's interface (what BenchSession and WorldPool use)."""
+
+    def __init__(self, ranks: LaunchedRanks, mesh_shape: tuple[int, ...]) -> None:
+        self.ranks = ranks
+        self.mesh_shape = tuple(mesh_shape)
+        self.world_size = math.prod(self.mesh_shape)
+        self.start_seconds: list[float] = []  # the ranks' own start counts once, in LaunchedWorldPool
+        self.started_pids: list[int] = []
+
+    @property
+    def mesh_label(self) -> str:
+        return mesh_label(self.mesh_shape)
+
+    @property
+    def rank_info(self) -> list[dict[str, Any]]:
+        return self.ranks.rank_info
+
+    @property
+    def alive(self) -> bool:
+        return self.ranks.alive
+
+    def _send(self, message: dict[str, Any], timeout_s: float) -> CaseOutcome:
+        if len(self.mesh_shape) == 2:  # its rows are nodes: check that the launcher numbered ranks that way
+            self.ranks.ensure_started()
+            if self.ranks.alive and not self.ranks.laid_out_by_node():
+                return CaseOutcome("error", f"mesh {self.mesh_label} needs ranks numbered node by node, and the "
+                                            f"launcher numbered them otherwise (srun: use --distribution=block)",
+                                   [None] * self.world_size)
+        return self.ranks.send(message, timeout_s)
+
+    def run_case(self, spec: dict[str, Any], settings: RoundSettings, timeout_s: float) -> CaseOutcome:
+        return self._send({"command": "case", "spec": spec, "settings": settings}, timeout_s)
+
+    def call(self, target: str, timeout_s: float = 120.0, **kwargs: Any) -> list[Any]:
+        outcome = self._send({"command": "call", "target": target, "kwargs": kwargs,
+                              "mesh_shape": list(self.mesh_shape)}, timeout_s)
+        if outcome.status != "ok":
+            raise RuntimeError(f"{target} failed: {outcome.message}")
+        return [reply["value"] for reply in outcome.replies]
+
+    def stop(self) -> None:
+        """The ranks serve every mesh of the launch: LaunchedWorldPool.close ends them, once."""
+
+    def kill(self) -> None:
+        """As stop."""
+
+
+class LaunchedWorldPool(WorldPool):
+    """WorldPool whose meshes of the launched world are served by the launched ranks."""
+
+    def __init__(self, ranks: LaunchedRanks, max_live_ranks: int = 12) -> None:
+        super().__init__(max_live_ranks)
+        self.ranks = ranks
+        self._views = {shape: LaunchedWorld(ranks, shape) for shape in ranks.launch.mesh_shapes}
+
+    def get(self, mesh_shape: tuple[int, ...], simulated: bool = False):
+        if simulated:  # a simulated world is one local process: no launched rank plays it
+            return super().get(mesh_shape, simulated)
+        return self._views.get(tuple(mesh_shape)) or super().get(mesh_shape)
+
+    def close(self) -> None:
+        super().close()
+        self.ranks.stop()
+
+    def live_rank_pids(self, mesh_shape: tuple[int, ...], simulated: bool = False) -> list[int]:
+        if simulated or tuple(mesh_shape) not in self._views:
+            return super().live_rank_pids(mesh_shape, simulated)
+        here = platform.node()  # the memory check is about this host: count the launched ranks on it
+        return [info["rank_pid"] for info in self.ranks.rank_info if info.get("host") == here and self.ranks.alive]
+
+    def rank_pids(self) -> list[int]:
+        return super().rank_pids() + self.ranks.started_pids
+
+    def start_stats(self) -> tuple[int, float]:
+        starts, seconds = super().start_stats()
+        return starts + len(self.ranks.start_seconds), seconds + sum(self.ranks.start_seconds)
+
+    def launch_info(self) -> dict[str, Any]:
+        launch = self.ranks.launch
+        return {"launcher": launch.launcher, "world_size": launch.world_size, "nnodes": launch.nnodes,
+                "ranks_per_node": launch.local_world_size,
+                "mesh_shapes": [list(shape) for shape in launch.mesh_shapes],
+                "hosts": [info.get("host") for info in self.ranks.rank_info],
+                "supervisor_pids": [info.get("supervisor_pid") for info in self.ranks.rank_info],
+                "lost": self.ranks.lost}
+
+
+def make_pool() -> WorldPool:
+    """The launched ranks' pool when a launcher started this run (bench/worlds/launched.py), else a pool of local
+    worlds."""
+    config = launched_config()
+    if config is None:
+        return WorldPool()
+    launch = LaunchEnv(**{k: v for k, v in config.items() if k in LaunchEnv.__dataclass_fields__})
+    return LaunchedWorldPool(LaunchedRanks(launch, config["address_fd"], config["parent_host"],
+                                           bytes.fromhex(os.environ[AUTHKEY_VAR])))

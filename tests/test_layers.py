@@ -1,0 +1,39 @@
+"""The layers' import rules (pyproject.toml's [tool.importlinter], docs/architecture.md) hold, checked by
+import-linter on the tree as it is, and the checker does report a rule that the tree breaks."""
+
+import subprocess
+import sys
+import textwrap
+
+from tests.conftest import ROOT
+
+
+def _lint(config: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", "import sys; from importlinter.cli import lint_imports_command; "
+                           "sys.exit(lint_imports_command())", "--config", config, "--no-cache"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+def test_the_import_contracts_hold():
+    done = _lint("pyproject.toml")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "0 broken" in done.stdout and "BROKEN" not in done.stdout
+
+
+def test_a_broken_rule_is_reported(tmp_path):
+    # a rule the tree does break: the rank process imports torch
+    config = tmp_path / "contracts.toml"
+    config.write_text(textwrap.dedent("""
+        [tool.importlinter]
+        root_packages = ["bench", "analysis", "models"]
+        include_external_packages = true
+
+        [[tool.importlinter.contracts]]
+        name = "rank without torch"
+        type = "forbidden"
+        source_modules = ["bench.rank"]
+        forbidden_modules = ["torch"]
+    """))
+    done = _lint(str(config))
+    assert done.returncode == 1 and "rank without torch BROKEN" in done.stdout.replace("\n", " ")
+    assert "bench.rank" in done.stdout and "-> torch" in done.stdout
