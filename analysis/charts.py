@@ -16,6 +16,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
+from analysis.metrics import DEFAULT_METRIC, DISPLAY_UNITS  # noqa: E402
 from analysis.trend import Step  # noqa: E402
 
 API_COLOURS = {"fsdp1": "#1f77b4", "fsdp2": "#d62728", "dcp": "#2ca02c", "torch_save": "#9467bd",
@@ -62,27 +63,29 @@ def _legend(ax: plt.Axes, entries: int) -> None:
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
 
 
-def trend_chart(title: str, histories: dict[str, pd.DataFrame], steps: list[Step], runs: list[str]) -> plt.Figure:
-    """Median time per run, one line per case, each detected step marked where it happened."""
+def trend_chart(title: str, histories: dict[str, pd.DataFrame], steps: list[Step], runs: list[str],
+                metric: str = DEFAULT_METRIC) -> plt.Figure:
+    """Median time (or `metric`'s value) per run, one line per case, each detected step marked where it happened."""
+    unit, scale = DISPLAY_UNITS[metric]
     fig, ax = plt.subplots(figsize=(10, 4.2))
     markers = cycle(MARKERS)
     values = []
     for case, history in histories.items():
         api = history["api"].iloc[0]
-        ax.plot(history["position"], history["median_s"] * 1e3, marker=next(markers), markersize=4, linewidth=1,
+        ax.plot(history["position"], history["median_s"] * scale, marker=next(markers), markersize=4, linewidth=1,
                 color=api_colour(api), label=case)
-        values += list(history["median_s"] * 1e3)
+        values += list(history["median_s"] * scale)
         for step in (s for s in steps if s.case == case):
             x = history["position"].iloc[step.index] - 0.5
             ax.axvline(x, color=api_colour(api), linestyle="--", linewidth=1)
-            ax.annotate(f"{step.change:+.0%}", (x, step.after_s * 1e3), fontsize=8, color=api_colour(api))
+            ax.annotate(f"{step.change:+.0%}", (x, step.after_s * scale), fontsize=8, color=api_colour(api))
     set_scale(ax, values)
     ax.set_xlim(-0.5, len(runs) - 0.5)
     if len(runs) <= MAX_RUN_LABELS:
         ax.set_xticks(range(len(runs)), [Path(run).stem for run in runs], rotation=30, ha="right", fontsize=7)
     ax.set_title(title)
     ax.set_xlabel(f"run (oldest to newest, {len(runs)} runs)")
-    ax.set_ylabel("median round time (ms)")
+    ax.set_ylabel(f"median round {'time' if unit == 'ms' else 'count'} ({unit})")
     ax.grid(alpha=0.3)
     _legend(ax, len(histories))
     return fig

@@ -103,7 +103,7 @@ def run_trend(args: argparse.Namespace) -> int:
     frame = load_frame(args.results, args.metric)
     series, steps = all_steps(frame, args.order)
     runs = int(frame["run_file"].nunique()) if len(frame) else 0
-    print(render_trend(series, steps, runs, args.order, args.format))
+    print(render_trend(series, steps, runs, args.order, args.format, args.metric))
     return 0
 
 

@@ -23,6 +23,8 @@ METRICS = {"wall": ("round_times_s", "stats"), "cpu": ("round_cpu_s", "cpu_stats
 DEFAULT_METRIC = "wall"
 DESCRIPTIONS = {"wall": "wall time", "cpu": "CPU time (user + system, all threads of the rank)",
                 "instructions": "instructions counted by callgrind (the busiest rank's; shown in place of seconds)"}
+DISPLAY_UNITS = {"wall": ("ms", 1e3), "cpu": ("ms", 1e3), "instructions": ("M instr", 1e-6)}
+"""metric -> (the unit tables show its per-round values in, the factor from the record's unit: seconds or counts)."""
 
 
 def check_metric(metric: str) -> str:

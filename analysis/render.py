@@ -9,7 +9,7 @@ from typing import Any, Sequence
 import pandas as pd
 
 from analysis.compare import MEMORY_METRICS, Comparison
-from analysis.metrics import DEFAULT_METRIC, DESCRIPTIONS
+from analysis.metrics import DEFAULT_METRIC, DESCRIPTIONS, DISPLAY_UNITS
 from analysis.trend import MIN_SEGMENT_RUNS, Step
 
 FORMATS = ("text", "markdown", "json")
@@ -46,10 +46,13 @@ def table(header: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str = "text
     return "\n".join(lines)
 
 
-COMPARE_HEADER = ["case", "runs", "base ms", "new ms", "new/base", "95% CI", "p (adj)", "MDE", "verdict"]
+def compare_header(metric: str = DEFAULT_METRIC) -> list[str]:
+    unit = DISPLAY_UNITS[metric][0]
+    return ["case", "runs", f"base {unit}", f"new {unit}", "new/base", "95% CI", "p (adj)", "MDE", "verdict"]
 
 
-def compare_rows(cases: pd.DataFrame) -> list[list[str]]:
+def compare_rows(cases: pd.DataFrame, metric: str = DEFAULT_METRIC) -> list[list[str]]:
+    scale = DISPLAY_UNITS[metric][1]
     rows = []
     for row in cases.itertuples(index=False):
         sides = [status for status in (row.base_status, row.new_status) if status]
@@ -60,8 +63,8 @@ def compare_rows(cases: pd.DataFrame) -> list[list[str]]:
             verdict += f"; time {row.time_verdict}"
         if isinstance(row.why, str) and row.why:
             verdict += f" ({row.why})"
-        rows.append([row.case, f"{row.base_runs}/{row.new_runs}", fmt_number(row.base_median_s, 3, 1e3),
-                     fmt_number(row.new_median_s, 3, 1e3), fmt_number(row.ratio),
+        rows.append([row.case, f"{row.base_runs}/{row.new_runs}", fmt_number(row.base_median_s, 3, scale),
+                     fmt_number(row.new_median_s, 3, scale), fmt_number(row.ratio),
                      fmt_interval(row.ci_low, row.ci_high), fmt_p(row.p_adj), fmt_mde(row.mde), verdict])
     return rows
 
@@ -140,7 +143,8 @@ def render_comparison(comparison: Comparison, fmt: str = "text") -> str:
         records = [{k: _json_value(v) for k, v in row.items()} for row in cases.to_dict(orient="records")]
         summary = json.loads(json.dumps(comparison.summary, default=_json_value), parse_constant=lambda c: None)
         return json.dumps({"summary": summary, "cases": records}, indent=2, default=_json_value)
-    parts = [table(COMPARE_HEADER, compare_rows(cases), fmt)]
+    metric = comparison.summary.get("metric", DEFAULT_METRIC)
+    parts = [table(compare_header(metric), compare_rows(cases, metric), fmt)]
     memory = memory_rows(cases, threshold=comparison.settings.threshold)
     if memory:
         parts.append(table(MEMORY_HEADER, memory, fmt))
@@ -149,18 +153,19 @@ def render_comparison(comparison: Comparison, fmt: str = "text") -> str:
     return "\n\n".join(parts)
 
 
-STEP_HEADER = ["case", "run", "torch", "before ms", "after ms", "change"]
+def step_header(metric: str = DEFAULT_METRIC) -> list[str]:
+    unit = DISPLAY_UNITS[metric][0]
+    return ["case", "run", "torch", f"before {unit}", f"after {unit}", "change"]
 
 
-def step_rows(steps: list[Step]) -> list[list[str]]:
-    return [[s.case, s.run_label, s.torch, fmt_number(s.before_s, 3, 1e3), fmt_number(s.after_s, 3, 1e3),
+def step_rows(steps: list[Step], metric: str = DEFAULT_METRIC) -> list[list[str]]:
+    scale = DISPLAY_UNITS[metric][1]
+    return [[s.case, s.run_label, s.torch, fmt_number(s.before_s, 3, scale), fmt_number(s.after_s, 3, scale),
              f"{s.change:+.1%}"] for s in steps]
 
 
-HISTORY_HEADER = ["case", "runs", "first ms", "last ms", "last/first", "steps"]
-
-
-def render_trend(series: dict[str, pd.DataFrame], steps: list[Step], runs: int, order: str, fmt: str = "text") -> str:
+def render_trend(series: dict[str, pd.DataFrame], steps: list[Step], runs: int, order: str, fmt: str = "text",
+                 metric: str = DEFAULT_METRIC) -> str:
     """Each case's history in one row (first and last median, steps found), then every step in full."""
     if fmt == "json":
         return json.dumps({
@@ -171,11 +176,14 @@ def render_trend(series: dict[str, pd.DataFrame], steps: list[Step], runs: int, 
                        "started_at": str(s.run_started_at), "before_s": s.before_s, "after_s": s.after_s,
                        "change": s.change, "p_value": s.p_value} for s in steps]}, indent=2)
     counts = pd.Series([s.case for s in steps], dtype=object).value_counts()
-    histories = [[case, len(h), fmt_number(h["median_s"].iloc[0], 3, 1e3), fmt_number(h["median_s"].iloc[-1], 3, 1e3),
+    unit, scale = DISPLAY_UNITS[metric]
+    histories = [[case, len(h), fmt_number(h["median_s"].iloc[0], 3, scale),
+                  fmt_number(h["median_s"].iloc[-1], 3, scale),
                   fmt_number(h["median_s"].iloc[-1] / h["median_s"].iloc[0]), int(counts.get(case, 0))]
                  for case, h in series.items()]
-    parts = [table(HISTORY_HEADER, histories, fmt), table(STEP_HEADER, step_rows(steps), fmt) if steps else
-             "no steps found"]
+    history_header = ["case", "runs", f"first {unit}", f"last {unit}", "last/first", "steps"]
+    parts = [table(history_header, histories, fmt),
+             table(step_header(metric), step_rows(steps, metric), fmt) if steps else "no steps found"]
     parts.append(f"{len(series)} cases over {runs} runs (ordered by {order}); {len(steps)} step(s); a step needs "
                  f"{MIN_SEGMENT_RUNS} runs on each side")
     return "\n\n".join(parts)

@@ -50,7 +50,7 @@ def write_report(results: str | Path | list[Path], out_dir: str | Path, *,
         if labels:
             comparison.summary["labels"] = labels
     sections.regressions(page, comparison, base_path)
-    sections.trends(page, [f for f in frames if not f.empty])
+    sections.trends(page, [f for f in frames if not f.empty], metric)
     sections.scaling(page, frame)
     sections.simulated_scale(page, frame)
     sections.ceilings(page, latest["run"], frame)

@@ -13,14 +13,15 @@ from analysis import charts
 from analysis.compare import VERDICTS, Comparison
 from analysis.history import run_order
 from analysis.html_page import Page, html_table
+from analysis.metrics import DEFAULT_METRIC
 from analysis.load import SIMULATED_LABEL
 from analysis.render import (
-    COMPARE_HEADER,
     MEMORY_HEADER,
-    STEP_HEADER,
+    compare_header,
     compare_rows,
     fmt_number,
     memory_rows,
+    step_header,
     step_rows,
     summary_lines,
 )
@@ -79,7 +80,8 @@ def regressions(page: Page, comparison: Comparison | None, base_path: Path | str
     order = {v: i for i, v in enumerate(VERDICTS)}
     cases = comparison.cases.assign(_order=comparison.cases["verdict"].map(order)).sort_values(
         ["_order", "ratio"], ascending=[True, False])
-    rows = compare_rows(cases)
+    metric = comparison.summary.get("metric", DEFAULT_METRIC)
+    rows = compare_rows(cases, metric)
     classes = [v.replace(" ", "-") for v in cases["verdict"]]
     body = [_p(f"Baseline: {base_path}. Each run (a fresh set of processes) is one sample: its median round time. "
                f"Runs of compare mode's passes are paired by pass; otherwise Welch's t on the logs, or one run "
@@ -88,7 +90,7 @@ def regressions(page: Page, comparison: Comparison | None, base_path: Path | str
                f"tests (time and every memory test). MDE: the change each case would detect with 80% power; "
                f"inconclusive: the interval does not rule out a change beyond the threshold."),
             "<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in summary_lines(comparison.summary)) + "</ul>",
-            html_table(COMPARE_HEADER, rows, "regression-table", classes)]
+            html_table(compare_header(metric), rows, "regression-table", classes)]
     body.append(page.chart("mde", charts.mde_chart(comparison.cases, comparison.settings.threshold)))
     memory = memory_rows(comparison.cases, threshold=comparison.settings.threshold)
     body.append(html_table(MEMORY_HEADER, memory, "memory-changes") if memory else
@@ -96,7 +98,7 @@ def regressions(page: Page, comparison: Comparison | None, base_path: Path | str
     page.section("Regressions against the baseline", *body)
 
 
-def trends(page: Page, frames: list[pd.DataFrame]) -> None:
+def trends(page: Page, frames: list[pd.DataFrame], metric: str = DEFAULT_METRIC) -> None:
     if len(frames) < 2:
         page.section("Trends", _p("One run: no history to chart yet."))
         return
@@ -106,14 +108,15 @@ def trends(page: Page, frames: list[pd.DataFrame]) -> None:
     body = [_p(f"{len(runs)} runs, oldest to newest; dashed lines mark steps found by change-point detection "
                f"(PELT, L1 cost, at least 3 runs on each side).")]
     if steps:
-        body.append(html_table(STEP_HEADER, step_rows(steps), "steps"))
+        body.append(html_table(step_header(metric), step_rows(steps, metric), "steps"))
     groups: dict[tuple, dict[str, pd.DataFrame]] = {}
     for case, frame in series.items():
         groups.setdefault((frame["api"].iloc[0], frame["op"].iloc[0]), {})[case] = frame
     for (api, op), members in sorted(groups.items()):
         chosen = dict(list(members.items())[:TOP_CASES // 2])
         body.append(page.chart(f"trend_{api}_{op}", charts.trend_chart(
-            f"{api} {op}: median round time per run", chosen, steps, runs),
+            f"{api} {op}: median round {'time' if metric != 'instructions' else 'instructions'} per run", chosen,
+            steps, runs, metric),
             "" if len(chosen) == len(members) else f"first {len(chosen)} of {len(members)} cases"))
     page.section("Trends", *body)
 

@@ -194,3 +194,22 @@ def test_compare_warns_when_runs_are_not_comparable(tmp_path):
     _, as_json = warnings(run_file("a.json"), run_file("d.json", profile="nightly"), "json")
     assert json.loads(as_json)["summary"]["comparability_warnings"] == [
         "runs not comparable: profile differs: base 'quick', new 'nightly'"]
+
+
+def test_instruction_counts_are_shown_as_counts_not_as_milliseconds(tmp_path):
+    """--metric instructions: the table's value columns are millions of instructions, and its rows read them so."""
+    counts = [2_800_000.0, 2_810_000.0, 2_790_000.0]
+    for side in ("a", "b"):
+        for run in range(2):
+            record = rf.record(rf.case_fields(1), [0.01, 0.011, 0.012], round_instructions=counts,
+                               instructions_stats={"rounds": 3, "median_s": 2_800_000.0})
+            rf.write(tmp_path / f"{side}{run}.json", rf.result([record], started_at=rf.run_at(run)))
+    base, new = str(tmp_path / "a*.json"), str(tmp_path / "b*.json")
+    done = subprocess.run([sys.executable, "-m", "analysis", "compare", base, new, "--metric", "instructions"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert "base M instr" in done.stdout and "new M instr" in done.stdout and "base ms" not in done.stdout, done.stdout
+    row = next(line for line in done.stdout.splitlines() if line.startswith(rf.case_fields(1)["case_id"]))
+    assert " 2.800 " in row, row  # the median count in millions, not 2800000000 "ms"
+    wall = subprocess.run([sys.executable, "-m", "analysis", "compare", base, new], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+    assert "base ms" in wall.stdout and " 11.000 " in wall.stdout  # wall time stays in milliseconds
