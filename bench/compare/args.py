@@ -16,7 +16,8 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench import REPO_ROOT
+
 BAD_INPUT = 2
 USAGE_ERROR = 4  # pytest's, for an option it does not know
 INTERRUPT_GRACE_S = 30.0

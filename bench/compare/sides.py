@@ -10,7 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from bench.compare.args import INTERRUPT_GRACE_S, ROOT
+from bench.compare.args import INTERRUPT_GRACE_S, REPO_ROOT
 from bench.rank.planted import PLANT_ENV
 from bench.compare.turn_server import Coordinator
 from bench.machine.state import DRIVER_PID_ENV
@@ -46,7 +46,7 @@ def start_side(side: str, python: str, folder: Path, coordinator: Coordinator, a
                "--min-rounds", rounds, "--max-rounds", rounds, "--budget-s", "0", "--metric", args.metric, *extra]
     with open(folder / f"{side.lower()}.log", "w") as log:
         # preexec_fn runs between fork and exec: safe here because the coordinator's threads start after both sides
-        return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        return subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                                 preexec_fn=_die_with_driver)  # noqa: PLW1509
 
 

@@ -10,9 +10,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from bench import REPO_ROOT
 from bench.results.schema import SCHEMA_VERSION
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def _suite_commit() -> dict[str, Any]:

@@ -29,10 +29,10 @@ from multiprocessing.connection import Client, wait
 from pathlib import Path
 from typing import Any
 
+from bench import BENCH_DIR
 from bench.machine.launch_env import (AUTHKEY_VAR, LAUNCH_CONFIG_VAR, PARENT_HOST_VAR, LaunchEnv, LaunchError,
                               process_group_env, read_launch_env)
 
-BENCH_DIR = Path(__file__).resolve().parent
 STOP_TIMEOUT_S = 10.0
 PYTEST_TERM_WAIT_S = 20.0
 """How long rank 0 waits for pytest after passing on SIGTERM (torchrun sends SIGKILL 30 s after its SIGTERM)."""
