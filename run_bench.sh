@@ -62,7 +62,8 @@ usage() {
   --target-mde P%    compare, calibrate: as many passes as bring 90% of the timed cases to this MDE [env TARGET_MDE]
   --threshold P%     compare, calibrate: smallest change flagged (default 5%)          [env THRESHOLD]
   --no-settle        compare, calibrate: every case in every pass (by default a case whose interval lies inside
-                     the threshold band after pass 2 or later is settled unchanged and run no more) [env NO_SETTLE=1]
+                     the threshold band after pass 2 or later is settled unchanged, one whose change is clear after
+                     pass 3 or later is decided (flagged), and neither is run again) [env NO_SETTLE=1]
 
   calibrate          what this machine can see: a compare of the installed torch against itself with a known
                      slowdown planted in side B's ops; prints per metric (wall, cpu) the share of planted cases

@@ -57,12 +57,23 @@ class CompareSettings:
     """Error rate of the family: the chance of any false flag (holm) or the expected share of false ones (bh)."""
     settled: Mapping[str, int] = field(default_factory=dict)
     """Cases a sequential compare stopped early, unchanged (analysis.settled): case -> the pass after which."""
+    decided: Mapping[str, int] = field(default_factory=dict)
+    """Cases a sequential compare flagged at an interim look and stopped: case -> the pass after which."""
+    early_alpha: float = 0.0
+    """The part of alpha a sequential compare set aside for its early decisions: the final correction uses the
+    rest (docs/statistics.md, "Stopping cases early")."""
+
+    @property
+    def final_alpha(self) -> float:
+        return self.alpha - self.early_alpha
 
     def __post_init__(self) -> None:
         if not 0 <= self.threshold < 10:
             raise ValueError(f"threshold {self.threshold!r} must be a fraction between 0 and 10 (5% is 0.05)")
         if self.correction not in CORRECTIONS:
             raise ValueError(f"correction {self.correction!r} must be one of {', '.join(CORRECTIONS)}")
+        if not 0 <= self.early_alpha < self.alpha:
+            raise ValueError(f"early_alpha {self.early_alpha!r} must lie in [0, alpha)")
 
 
 @dataclass
@@ -171,7 +182,7 @@ def _judge(tested: dict[str, Any], metric: str, p_adj: float, alpha_per_test: fl
     elif not result.testable:
         verdict, why = "inconclusive", ("one run a side: the spread between processes is unknown"
                                         if result.design == "none" else "no spread between runs to judge by")
-    elif direction and p_adj < settings.alpha:
+    elif direction and p_adj < settings.final_alpha:
         verdict, why = ("regression" if direction > 0 else "improvement"), ""
     elif in_band:
         verdict, why = "unchanged", ""
@@ -203,15 +214,20 @@ def compare_sides(base_cases: dict[str, CaseSide], new_cases: dict[str, CaseSide
     tested = _run_tests(_items(pairs))
     family = [key for key, t in tested.items() if math.isfinite(t["p"])]
     # A settled case stays in the family with p = 1: it cannot flag, and the others' corrections stay what a fixed
-    # design of this many tests would give them.
-    p_values = [1.0 if k[0] in settings.settled else tested[k]["p"] for k in family]
+    # design of this many tests would give them. A decided case's time test was flagged at an interim look, at its
+    # share of early_alpha: it stays flagged (p = 0, rejected first), whatever the final prior makes of its passes.
+    p_values = [1.0 if k[0] in settings.settled else
+                0.0 if k[0] in settings.decided and k[1] == "time" else tested[k]["p"] for k in family]
     adjusted = dict(zip(family, CORRECTIONS[settings.correction](p_values)))
-    alpha_per_test = settings.alpha / max(1, len(family))  # Bonferroni: Holm's first step, the MDE's level
+    alpha_per_test = settings.final_alpha / max(1, len(family))  # Bonferroni: Holm's first step, the MDE's level
     for (case, metric), t in tested.items():
         judged = _judge(t, metric, adjusted.get((case, metric), math.nan), alpha_per_test, settings)
         if metric == "time" and case in settings.settled:
             judged.update(verdict="unchanged", why=f"settled after pass {settings.settled[case]}: its interval lay "
                                                    f"inside ±{settings.threshold:.0%}")
+        elif metric == "time" and case in settings.decided:
+            stop = f"decided after pass {settings.decided[case]}"  # flagged early; its verdict is its test's
+            judged["why"] = f"{judged['why']}; {stop}" if judged["why"] else stop
         if metric == "time":
             judged.pop("rank")
             rows[case].update({"base_median_s": judged.pop("base"), "new_median_s": judged.pop("new"),
@@ -248,6 +264,7 @@ def summarize(comparison: Comparison, family_size: int) -> dict[str, Any]:
     finite_mde = cases["mde"][np.isfinite(cases["mde"].astype(float))]
     return {
         "threshold": settings.threshold, "correction": settings.correction, "alpha": settings.alpha,
+        "early_alpha": settings.early_alpha,
         "cases": len(cases), "family_size": family_size,
         "verdicts": {v: int((cases["verdict"] == v).sum()) for v in VERDICTS if (cases["verdict"] == v).any()},
         "time_verdicts": {v: int((cases["time_verdict"] == v).sum()) for v in TEST_VERDICTS
@@ -279,10 +296,12 @@ def compare_runs(base: list[tuple[Path, dict[str, Any]]], new: list[tuple[Path, 
     from analysis.load import frame_of_runs
 
     metric = next((data["run"].get("metric") for _, data in base + new), DEFAULT_METRIC)
-    settled, warning = settled_for([path for path, _ in base + new], metric)
-    settings = dataclasses.replace(settings or CompareSettings(), settled=settled)
+    record, warning = settled_for([path for path, _ in base + new], metric)
+    settings = dataclasses.replace(settings or CompareSettings(), settled=record.settled, decided=record.decided,
+                                   early_alpha=record.early_alpha)
     comparison = compare_frames(frame_of_runs(base), frame_of_runs(new), settings)
     comparison.summary["comparability_warnings"] = comparability_warnings(base, new) + ([warning] if warning else [])
     comparison.summary["metric"] = metric
-    comparison.summary["settled"] = len(settled)
+    comparison.summary["settled"] = len(record.settled)
+    comparison.summary["decided"] = len(record.decided)
     return comparison

@@ -105,10 +105,16 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
     lines.append(test_unit_line(summary))
     lines.append(mde_line(summary))
     family = {"holm": "the chance of any false flag", "bh": "the expected share of false flags"}
+    early = summary.get("early_alpha", 0.0)
+    final = round(summary["alpha"] - early, 6)
     lines.append(f"flagged: beyond {summary['threshold']:.0%} and {summary['correction']}-corrected p < "
-                 f"{summary['alpha']} over one family of {summary.get('family_size', 0)} tests (time, host and "
-                 f"device memory; {family[summary['correction']]} is at most {summary['alpha']}); "
+                 f"{final:g} over one family of {summary.get('family_size', 0)} tests (time, host and "
+                 f"device memory; {family[summary['correction']]} is at most {summary['alpha']}"
+                 + (f", {early:g} of it spent on early decisions at the interim looks" if early else "") + "); "
                  f"{summary['flagged_regressions']} flagged (regressions, new failures, fixes)")
+    if summary.get("settled") or summary.get("decided"):
+        lines.append(f"stopped early: {summary.get('settled', 0)} settled unchanged, {summary.get('decided', 0)} "
+                     f"decided (flagged at an interim look)")
     lines += [f"warning: {warning}" for warning in summary.get("comparability_warnings", [])]
     return lines
 

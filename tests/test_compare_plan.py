@@ -58,8 +58,8 @@ def test_target_passes_reads_the_folders_settled_cases(tmp_path):
     folder = _folder(tmp_path, 3, 1.5)  # case 0 tight and equal, case 1 slowed and tight, case 2 wildly noisy
     unchanged, noisy = rf.case_fields(0)["case_id"], rf.case_fields(2)["case_id"]
     before, line = target_passes(folder, 3, TARGET, THRESHOLD, "wall", 40)
-    assert before == 40 and "(0 settled)" in line  # the aim (all 3 of 3) waits for the noisy case: the cap
+    assert before == 40 and "(0 stopped early)" in line  # the aim (all 3 of 3) waits for the noisy case: the cap
     (folder / "settled.json").write_text(json.dumps({"metric": "wall", "cases": {unchanged: 2, noisy: 3}}))
     after, line = target_passes(folder, 3, TARGET, THRESHOLD, "wall", 40)
     # the noisy case settled: the tight slowed case is the only open one and has reached the target already
-    assert after == 3 and "3 of 3 timed cases (2 settled)" in line
+    assert after == 3 and "3 of 3 timed cases (2 stopped early)" in line

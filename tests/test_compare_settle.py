@@ -10,7 +10,8 @@ import numpy as np
 
 from analysis.compare import CompareSettings, compare_runs
 from analysis.load import load_runs
-from bench.compare.settle import CONTINUING_FILE, settle_after_pass
+from analysis.render import render_comparison
+from bench.compare.settle import CONTINUING_FILE, EARLY_ALPHA, decision_level, settle_after_pass
 from tests import result_files as rf
 from tests.conftest import ROOT
 
@@ -30,24 +31,51 @@ def _folder(tmp_path, passes: int, slow_factor: float):
     return folder
 
 
-def _compare(folder):
+def _comparison(folder):
     base, new = (load_runs([str(folder / "pass[0-9][0-9]" / f"{side}.json")]) for side in ("a", "b"))
-    return compare_runs(base, new, CompareSettings()).cases.set_index("case")
+    return compare_runs(base, new, CompareSettings())
 
 
-def test_the_unchanged_case_settles_and_the_others_continue(tmp_path):
-    folder = _folder(tmp_path, 2, 1.5)
+def _compare(folder):
+    return _comparison(folder).cases.set_index("case")
+
+
+def test_the_unchanged_case_settles_the_clear_change_is_decided_and_the_noisy_one_continues(tmp_path):
+    folder = _folder(tmp_path, 3, 1.5)
     assert settle_after_pass(folder, 1, "wall", 0.05) == ([], "")  # no spread after one pass: nothing settles
-    continuing, line = settle_after_pass(folder, 2, "wall", 0.05)
     unchanged, slowed, noisy = (rf.case_fields(i)["case_id"] for i in range(3))
-    assert continuing == sorted([slowed, noisy]) and "1 more case(s) settled unchanged (1 in all); 2 continue" in line
+    continuing, line = settle_after_pass(folder, 2, "wall", 0.05)  # pass 2: settling only, no alpha set aside
+    assert continuing == sorted([slowed, noisy]) and "1 more case(s) settled unchanged (1 in all), 0 decided" in line
+    assert json.loads((folder / "settled.json").read_text())["early_alpha"] == 0.0
+    continuing, line = settle_after_pass(folder, 3, "wall", 0.05)
+    # the family has the 3 time tests (the memory peaks are equal in every pass: no test): the first look that may
+    # decide spends half the early budget, at raw p < 0.01 x 1/2 / 3
+    level = decision_level(3, 3)
+    assert level == 0.01 / 2 / 3 and decision_level(2, 3) == 0.0 and decision_level(4, 3) == level / 2
+    assert continuing == [noisy], line
+    assert "0 more case(s) settled unchanged (1 in all), 1 decided early (1 in all, at p < 1.7e-03); 1 continue" in line
     assert json.loads((folder / CONTINUING_FILE).read_text()) == continuing
     settled = json.loads((folder / "settled.json").read_text())
-    assert settled == {"metric": "wall", "cases": {unchanged: 2}}
-    cases = _compare(folder)
+    assert settled == {"metric": "wall", "cases": {unchanged: 2}, "decided": {slowed: 3}, "early_alpha": EARLY_ALPHA}
+    comparison = _comparison(folder)
+    cases = comparison.cases.set_index("case")
     assert cases.loc[unchanged, "time_verdict"] == "unchanged" and cases.loc[unchanged, "p_adj"] == 1.0
     assert cases.loc[unchanged, "why"] == "settled after pass 2: its interval lay inside ±5%"
-    assert cases.loc[slowed, "time_verdict"] == "regression"
+    assert cases.loc[slowed, "time_verdict"] == "regression" and cases.loc[slowed, "why"] == "decided after pass 3"
+    # the final correction is made at the alpha left after the early budget, and the summary says so
+    assert comparison.settings.final_alpha == 0.05 - EARLY_ALPHA and comparison.summary["decided"] == 1
+    text = render_comparison(comparison)
+    assert "p < 0.04 over one family" in text and "0.01 of it spent on early decisions" in text
+    assert "stopped early: 1 settled unchanged, 1 decided (flagged at an interim look)" in text
+
+
+def test_a_case_with_no_change_is_never_decided(tmp_path):
+    folder = _folder(tmp_path, 4, 1.0)  # the same on both sides: the tight case settles, nothing is decided
+    for done in (2, 3):
+        settle_after_pass(folder, done, "wall", 0.05)
+    _, line = settle_after_pass(folder, 4, "wall", 0.05)
+    assert json.loads((folder / "settled.json").read_text())["decided"] == {}
+    assert "0 decided early (0 in all" in line
 
 
 def test_a_settled_case_cannot_flag_and_another_metric_warns(tmp_path):
@@ -60,7 +88,7 @@ def test_a_settled_case_cannot_flag_and_another_metric_warns(tmp_path):
     base, new = (load_runs([str(folder / "pass[0-9][0-9]" / f"{side}.json")]) for side in ("a", "b"))
     comparison = compare_runs(base, new, CompareSettings())
     assert comparison.cases.set_index("case").loc[slowed, "time_verdict"] == "regression"
-    assert any("settled early on cpu, not wall" in w for w in comparison.summary["comparability_warnings"])
+    assert any("stopped early on cpu, not wall" in w for w in comparison.summary["comparability_warnings"])
 
 
 def test_a_broken_settled_file_is_one_line(tmp_path):

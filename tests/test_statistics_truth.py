@@ -14,7 +14,7 @@ from scipy import stats as scipy_stats
 from analysis.compare import CompareSettings, compare_sides
 from analysis.run_tests import RunSamples, run_test
 from analysis.stats import moderation_prior, scaled_moderation_prior
-from bench.compare.settle import newly_settled
+from bench.compare.settle import EARLY_ALPHA, decision_level, newly_decided, newly_settled
 from tests import noise_model as nm
 
 FLAGS = ("regression", "improvement")
@@ -190,32 +190,61 @@ def _first_passes(side, passes: int):
 
 
 def _sequential(matrix, rng, passes: int, **kwargs):
-    """A compare of `passes` passes with settling after each from the second, as compare mode runs it: the final
-    comparison, and how many case-passes were spent."""
+    """A compare of `passes` passes with the looks after each from the second, as compare mode runs them (settle
+    the unchanged, decide the clear changes at the look's share of the early alpha): the final comparison, how many
+    case-passes were spent, and the cases decided early."""
     base, new = nm.passes(matrix, rng, passes, within=True, **kwargs)
     settled: dict[str, int] = {}
+    decided: dict[str, int] = {}
     for done in range(2, passes + 1):
-        cut = lambda sides: {c: _first_passes(s, settled.get(c, done)) for c, s in sides.items()}
-        comparison = compare_sides(cut(base), cut(new), CompareSettings(settled=settled))
+        stopped = settled | decided
+        cut = lambda sides: {c: _first_passes(s, stopped.get(c, done)) for c, s in sides.items()}
+        settings = CompareSettings(settled=settled, decided=decided, early_alpha=EARLY_ALPHA)
+        comparison = compare_sides(cut(base), cut(new), settings)
         if done < passes:
-            settled |= {case: done for case in newly_settled(comparison.cases, settled)}
-    return comparison, sum(settled.get(c, passes) for c in base)
+            settled |= {case: done for case in newly_settled(comparison.cases, stopped)}
+            level = decision_level(done, comparison.summary["family_size"])
+            decided |= {case: done for case in newly_decided(comparison.cases, set(settled) | set(decided), level,
+                                                             settings.threshold)}
+    stopped = settled | decided
+    return comparison, sum(stopped.get(c, passes) for c in base), decided
 
 
 def test_settling_cases_early_keeps_the_level_and_spends_passes_on_the_undecided(matrix):
     """The sequential design of compare mode (bench/compare/settle.py) on the noise model, 6 passes: A/A compares
     that flag anything stay within the bound of a fixed design; at a third of today's noise, where most cases
     settle after pass 2, a 10% slowdown in a tenth of the cases is caught as often as the MDE says, and fewer
-    case-passes are spent. Measured (seed 10): 0 of 20 A/A compares flagged; 90% of the slowed cases caught, 136
-    of the 180 others settled, 65% of the case-passes of a fixed design spent."""
+    case-passes are spent. Measured (seed 10): 0 of 20 A/A compares flagged (none decided anything); 90% of the
+    slowed cases caught (10 of the 20 decided early), 136 of the 180 others settled, 62.5% of the case-passes of a
+    fixed design spent (65% with settling alone)."""
     small = nm.Matrix(matrix.medians_s[:200], matrix.run_sd[:200], matrix.bimodal[:200], matrix.rss_bytes[:200])
     rng = np.random.default_rng(10)
     assert sum(_flags(_sequential(small, rng, 6)[0]) > 0 for _ in range(20)) <= 3
     quiet = nm.Matrix(small.medians_s, small.run_sd / 3, small.bimodal & False, small.rss_bytes)
     slowed = np.arange(200) % 10 == 0
-    comparison, spent = _sequential(quiet, rng, 6, time_factor=np.where(slowed, 1.10, 1.0))
+    comparison, spent, _ = _sequential(quiet, rng, 6, time_factor=np.where(slowed, 1.10, 1.0))
     cases = comparison.cases.set_index("case").loc[[f"case{i}" for i in range(200)]]
     assert spent < 0.8 * 200 * 6
     assert (cases["time_verdict"][slowed] == "regression").mean() >= 0.8
     assert not cases["time_verdict"][~slowed].isin(FLAGS).any()
     assert (cases["why"][~slowed].str.startswith("settled after pass")).sum() > 100
+
+
+def test_clear_changes_are_decided_early_and_no_unchanged_case_is(matrix):
+    """Early decisions on the noise model at a third of today's noise, 6 passes: a doubling in a tenth of the cases
+    is flagged and stopped at an interim look in most of them, no unchanged case is decided, and the passes saved
+    are the decided cases' (on top of settling's). Measured (seed 11): all 20 doubled cases decided (18 after pass
+    3, 2 after pass 4), none of the others, 56% of a fixed design's case-passes spent."""
+    small = nm.Matrix(matrix.medians_s[:200], matrix.run_sd[:200] / 3, matrix.bimodal[:200] & False,
+                      matrix.rss_bytes[:200])
+    rng = np.random.default_rng(11)
+    doubled = np.arange(200) % 10 == 0
+    comparison, spent, decided = _sequential(small, rng, 6, time_factor=np.where(doubled, 2.0, 1.0))
+    cases = comparison.cases.set_index("case").loc[[f"case{i}" for i in range(200)]]
+    decided_doubled = [f"case{i}" for i in np.flatnonzero(doubled) if f"case{i}" in decided]
+    assert len(decided_doubled) >= 0.5 * doubled.sum(), decided
+    assert set(decided) == set(decided_doubled)  # nothing unchanged is ever decided
+    assert (cases["time_verdict"][doubled] == "regression").mean() >= 0.9
+    assert not cases["time_verdict"][~doubled].isin(FLAGS).any()
+    assert all(cases.loc[c, "why"].endswith(f"decided after pass {decided[c]}") for c in decided)
+    assert comparison.settings.final_alpha == pytest.approx(0.05 - EARLY_ALPHA)

@@ -86,8 +86,9 @@ def _parser() -> argparse.ArgumentParser:
                              "by --budget-min and --passes [env TARGET_MDE]")
     parser.add_argument("--no-settle", action="store_true", default=bool(env("NO_SETTLE")),
                         help="run every case in every pass: by default, from the second pass on, a case whose "
-                             "interval already lies inside the threshold band is settled (unchanged) and left out "
-                             "of the passes that follow [env NO_SETTLE=1]")
+                             "interval already lies inside the threshold band is settled (unchanged), from the "
+                             "third a clear change is decided (flagged at a share of 0.01 of alpha), and either is "
+                             "left out of the passes that follow [env NO_SETTLE=1]")
     parser.add_argument("--metric", choices=("wall", "cpu", "instructions"), default=env("METRIC", "wall"),
                         help="what the comparison judges (default wall); instructions runs both sides under "
                              "valgrind's callgrind [env METRIC]")

@@ -6,11 +6,11 @@ The target rule re-estimates the pass count from the passes done so far, from ea
 (never from its difference between the sides): after pass k (k >= 2, the first with a spread between passes), each
 timed case's standard error is scaled to n passes (SE x sqrt(k / n), one more degree of freedom per pass), and the
 count is the smallest n at which TARGET_QUANTILE of the cases have an MDE at or below the target. A case already
-settled (bench/compare/settle.py) counts as reached: its interval lies inside the threshold band, which no MDE above
-the threshold improves on, and it gets no further passes to predict from. Because the count
+stopped early (bench/compare/settle.py: settled, its interval inside the threshold band, or decided, flagged) counts
+as reached: its question is answered, and it gets no further passes to predict from. Because the count
 depends on the spread and not on the effect, the comparison at the end keeps the error rate of a fixed design,
-as Wittes & Brittain's internal pilot does (Stat. Med. 1990); no case is decided early, which would need an alpha
-spending rule (cases are only settled as unchanged, bench/compare/settle.py). The budget, if any, caps the count.
+as Wittes & Brittain's internal pilot does (Stat. Med. 1990); cases decided early are compare_settle's, with their
+own share of alpha. The budget, if any, caps the count.
 This module runs in the driver: it needs the analysis package, not torch.
 """
 
@@ -75,13 +75,12 @@ def target_passes(folder: Path, passes_done: int, target: float, threshold: floa
 
     comparison, _ = compare_passes(folder, metric, threshold)
     timed = comparison.cases[comparison.cases["time_verdict"].notna()]
-    _, settled = read_settled(folder)
-    cases = timed[~timed["case"].isin(settled)]
+    cases = timed[~timed["case"].isin(read_settled(folder).stopped)]
     decided = len(timed) - len(cases)
     alpha = comparison.summary["alpha_per_test"]
     std_errors, dfs = list(cases["std_error"].astype(float)), list(cases["df"].astype(float))
     passes = passes_for_target(std_errors, dfs, passes_done, target, alpha, threshold, cap, settled=decided)
     reach = _reached(list(zip(std_errors, dfs)), passes_done, passes, target, alpha, threshold) + decided
     return passes, (f"after {passes_done} passes: {passes} passes would bring {reach} of {len(timed)} timed cases "
-                    f"({decided} settled) to an MDE of {target:.0%} or less (the aim: {TARGET_QUANTILE:.0%} of "
+                    f"({decided} stopped early) to an MDE of {target:.0%} or less (the aim: {TARGET_QUANTILE:.0%} of "
                     f"them; at most {cap})")
