@@ -58,7 +58,8 @@ def analyse(folder: Path, labels: dict[str, str], threshold: str, metric: str = 
     label_arg = f"--labels={labels['A']},{labels['B']}"
     a, b = (os.path.join(glob.escape(str(folder)), PASS_GLOB, f"{side}.json") for side in ("a", "b"))
     compare = subprocess.run([sys.executable, "-m", "analysis", "compare", a, b, "--threshold", threshold,
-                              label_arg, "--metric", metric], cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+                              label_arg, "--metric", metric], cwd=REPO_ROOT, capture_output=True, text=True,
+                             check=False)
     print(compare.stdout, end="")
     print(compare.stderr, end="", file=sys.stderr)
     (folder / "compare.txt").write_text(compare.stdout)
