@@ -151,15 +151,15 @@ def tiny_disk(tmp_path):
 def test_a_full_disk_fails_the_case_with_its_message_and_the_run_goes_on(tiny_disk):
     bench = BenchSession(get_profile("quick"), ROUNDS, checkpoint_parent=str(tiny_disk), ceiling_bytes=8 * 2**20)
     try:
-        assert "No space left on device" in bench.run.run_info["ceilings"]["file_error"]
+        assert "No space left on device" in bench.run_info["ceilings"]["file_error"]
         for case in (Case(api="torch_save", op="save", state_dict_type="sharded", model="mlp_1m", mesh_shape=(1,),
                           options=(("layout", "per_rank"), ("source", "fsdp2"))),
                      Case(api="dcp", op="save", state_dict_type="sharded", model="mlp_1m", mesh_shape=(1,),
                           options=(("single_file_per_rank", True), ("source", "fsdp2"), ("thread_count", 1)))):
-            save = bench.rank.measure(case)
+            save = bench.measure(case)
             assert save["status"] == "error"
             assert save["message"].startswith("the checkpoint folder's filesystem is full"), save["message"]
-        after = bench.rank.measure(Case(api="null", op="noop", state_dict_type=None, mesh_shape=(1,)))
+        after = bench.measure(Case(api="null", op="noop", state_dict_type=None, mesh_shape=(1,)))
         assert after["status"] == "ok"
         assert files_under(tiny_disk) == []
     finally:
