@@ -30,6 +30,8 @@ import pandas as pd
 from analysis.case_samples import CASE_FIELDS, MEMORY_METRICS, CaseSide, case_sides, memory_bytes
 from analysis.comparability import comparability_warnings
 from analysis.metrics import DEFAULT_METRIC
+from analysis.compare_summary import summarize
+from analysis.verdicts import FLAGGING_STATUS_VERDICTS, TEST_VERDICTS, VERDICTS  # noqa: F401 (their home)
 from analysis.settled import settled_for
 from analysis.run_tests import Prior, RunTest, choose_design, raw_variances, run_test, within_scales
 from analysis.stats import CONFIDENCE, CORRECTIONS, geometric_mean, mde, scaled_moderation_prior
@@ -37,12 +39,6 @@ from analysis.stats import CONFIDENCE, CORRECTIONS, geometric_mean, mde, scaled_
 ALPHA = 0.05
 # Memory peaks of small ops are a few pages; a change smaller than this is noise in the allocator, whatever the ratio.
 MIN_MEMORY_CHANGE_BYTES = 2**20
-TEST_VERDICTS = ("regression", "improvement", "unchanged", "inconclusive")
-VERDICTS = ("regression", "new failure", "fixed", "improvement", "status changed", "known failure", "inconclusive",
-            "unchanged", "new", "missing")
-FLAGGING_STATUS_VERDICTS = {"new failure", "fixed"}
-MDE_BINS = (("<=5%", -1.0, 0.05), ("5-10%", 0.05, 0.10), ("10-20%", 0.10, 0.20), (">20%", 0.20, math.inf))
-"""How the summary counts cases by their time test's minimum detectable effect."""
 # Statuses that mean the case does not work.
 FAILED_STATUSES = {"error", "timeout"}
 
@@ -256,37 +252,6 @@ def _frame(rows: dict[str, dict[str, Any]]) -> pd.DataFrame:
     frame["verdict"] = frame["status_verdict"].where(frame["status_verdict"].notna(),
                                                      frame["time_verdict"]).fillna("unchanged")
     return frame
-
-
-def summarize(comparison: Comparison, family_size: int) -> dict[str, Any]:
-    cases, settings = comparison.cases, comparison.settings
-    ratios = cases[cases["ratio"].notna() & cases["time_verdict"].notna()]
-    finite_mde = cases["mde"][np.isfinite(cases["mde"].astype(float))]
-    return {
-        "threshold": settings.threshold, "correction": settings.correction, "alpha": settings.alpha,
-        "early_alpha": settings.early_alpha,
-        "cases": len(cases), "family_size": family_size,
-        "verdicts": {v: int((cases["verdict"] == v).sum()) for v in VERDICTS if (cases["verdict"] == v).any()},
-        "time_verdicts": {v: int((cases["time_verdict"] == v).sum()) for v in TEST_VERDICTS
-                          if (cases["time_verdict"] == v).any()},
-        "geomean_ratio": geometric_mean(list(ratios["ratio"])),
-        "geomean_ratio_by_api": {str(api): geometric_mean(list(group["ratio"]))
-                                 for api, group in ratios.groupby("api", sort=True)},
-        "memory_verdicts": {m: {str(v): int(n) for v, n in cases[f"{m}_verdict"].dropna().value_counts().items()}
-                            for m in MEMORY_METRICS},
-        "flagged_regressions": len(comparison.flagged_regressions),
-        "designs": {str(d): int(n) for d, n in cases["design"].dropna().value_counts().sort_index().items()},
-        "runs_per_side": {"base": _most_common(cases["base_runs"]), "new": _most_common(cases["new_runs"])},
-        "mde_median": float(finite_mde.median()) if len(finite_mde) else math.inf,
-        "mde_counts": {label: int(((finite_mde > low) & (finite_mde <= high)).sum()) for label, low, high in MDE_BINS}
-                      | {"untestable": int(len(cases) - len(finite_mde))},
-    }
-
-
-def _most_common(runs: pd.Series) -> int:
-    """How many runs a side has for most cases (a case missing from a run has fewer)."""
-    counted = runs[runs > 0]
-    return int(counted.mode().max()) if len(counted) else 0
 
 
 def compare_runs(base: list[tuple[Path, dict[str, Any]]], new: list[tuple[Path, dict[str, Any]]],
