@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from bench import instructions
 from bench.eta import Progress
 from bench.options import check_ranges, convert_numbers, pytest_addoption, round_overrides  # noqa: F401 (a hook)
 from bench.external_world import launched_meshes
