@@ -60,3 +60,21 @@ def test_a_rank_under_callgrind_counts_the_loop_between_the_toggles_alone(tmp_pa
     for other in (again, third):  # the same loop counts the same, whatever ran before it
         assert abs(other - first) / first < 0.01, counts
     assert 1.8 < double / first < 2.2, counts  # twice the loop, about twice the count: nothing else is counted
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
+def test_a_run_in_instructions_mode_records_every_rounds_count(tmp_path):
+    """The pytest plugin's path as a user runs it: `--metric instructions` on the null case, every rank under
+    callgrind, the record holding one instruction count per round and the run saying it was in this mode."""
+    out = tmp_path / "run.json"
+    done = subprocess.run([sys.executable, "-m", "pytest", "bench/", "-q", "-p", "no:cacheprovider",
+                           "--metric", "instructions", "--mesh", "1", "--model", "dummy", "-k", "null",
+                           f"--benchmark-json={out}"], cwd=ROOT, capture_output=True, text=True, check=False,
+                          timeout=1800)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    data = json.loads(out.read_text())
+    assert data["run"]["instructions_mode"] is True
+    [record] = [b["extra_info"] for b in data["benchmarks"]]
+    rounds = len(record["round_times_s"])
+    assert rounds >= 1 and len(record["round_instructions"]) == rounds
+    assert all(isinstance(n, (int, float)) and n > 0 for n in record["round_instructions"])

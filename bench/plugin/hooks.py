@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.rank import instructions
 from bench.run.progress import Progress
 from bench.plugin.options import check_ranges, convert_numbers, round_overrides
 from bench.worlds.external import launched_meshes
