@@ -109,7 +109,8 @@ while (($#)); do
 done
 
 install_deps() {  # the dependencies listed in pyproject.toml for interpreter "$1", never torch
-  if ! "$1" -c "import pytest_benchmark, pytest_timeout, importlinter, pyflakes, pandas, matplotlib, psutil, numpy, scipy, packaging" 2>/dev/null; then
+  local modules="pytest_benchmark, pytest_timeout, importlinter, pyflakes, pandas, matplotlib, psutil, numpy, scipy"
+  if ! "$1" -c "import $modules, packaging" 2>/dev/null; then
     # Not the project itself: the code runs from this checkout. torch is left out: pyproject's `torch>=2.4` would
     # make pip put the newest torch into an interpreter that has none (or replace a side's own in compare mode).
     "$1" - <<'PY' | grep -v '^torch' | xargs "$1" -m pip install -q

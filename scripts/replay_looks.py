@@ -1,4 +1,4 @@
-"""Replay a compare folder's looks under today's stopping rules (bench/compare_settle.py): after each pass from the
+"""Replay a compare folder's looks under today's stopping rules (bench/compare/settle.py): after each pass from the
 second, which cases the rules would decide (flag and stop), and the final comparison with the folder's settled cases
 kept as they were and the decided ones cut after their look. For a calibrate folder it also judges the final
 comparison against the planted truth (calibrate.json), as calibrate does.
@@ -21,9 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the suite's p
 from analysis.compare import CompareSettings, compare_frames  # noqa: E402
 from analysis.load import frame_of_runs, load_runs  # noqa: E402
 from analysis.settled import read_settled  # noqa: E402
-from bench.calibrate import judge  # noqa: E402
-from bench.compare_args import PASS_GLOB  # noqa: E402
-from bench.compare_settle import EARLY_ALPHA, decision_level, newly_decided  # noqa: E402
+from bench.compare.calibrate import judge  # noqa: E402
+from bench.compare.args import PASS_GLOB  # noqa: E402
+from bench.compare.settle import EARLY_ALPHA, decision_level, newly_decided  # noqa: E402
 
 
 def _passes_of(folder: Path, metric: str):
