@@ -15,7 +15,7 @@ import pandas as pd
 from analysis.metrics import DEFAULT_METRIC, check_metric, select_metric
 from bench.results.reader import (ResultFileError, expand_sources, options_label, read_result_file,  # noqa: F401
                                   records_of)
-from bench.results.schema import OPTIONAL_NUMBERS, READABLE_SCHEMA_VERSIONS, SIMULATED_LABEL  # noqa: F401
+from bench.results.schema import OPTIONAL_NUMBERS
 
 
 def _max_known(values: Any) -> float:

@@ -14,7 +14,7 @@ from analysis.compare import VERDICTS, Comparison
 from analysis.history import run_order
 from analysis.html_page import Page, html_table
 from analysis.metrics import DEFAULT_METRIC
-from analysis.load import SIMULATED_LABEL
+from bench.results.schema import SIMULATED_LABEL
 from analysis.render import (
     MEMORY_HEADER,
     compare_header,

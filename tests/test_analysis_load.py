@@ -104,7 +104,7 @@ def test_analysis_never_imports_torch():
 
 
 def test_the_schema_version_the_suite_writes_is_one_analysis_reads():
-    from analysis.load import READABLE_SCHEMA_VERSIONS
+    from bench.results.schema import READABLE_SCHEMA_VERSIONS
     from bench.results.schema import SCHEMA_VERSION
 
     assert SCHEMA_VERSION in READABLE_SCHEMA_VERSIONS

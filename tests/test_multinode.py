@@ -12,7 +12,7 @@ import uuid
 import psutil
 import pytest
 
-from bench.worlds.external import launched_meshes
+from bench.worlds.external_pool import launched_meshes
 from bench.machine.launch_env import (LAUNCH_CONFIG_VAR, SLURM_PORT_BASE, LaunchError, first_host, read_launch_env,
                               tasks_per_node)
 from bench.config.selection import BadInput

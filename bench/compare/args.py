@@ -16,7 +16,6 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import REPO_ROOT
 
 BAD_INPUT = 2
 USAGE_ERROR = 4  # pytest's, for an option it does not know

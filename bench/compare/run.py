@@ -28,13 +28,13 @@ import sys
 import time
 from pathlib import Path
 
+from bench import REPO_ROOT
 from bench.compare.args import (
     ANALYSIS_MODULES,
     BAD_INPUT,
     PASS_GLOB,
     PASS_NAME,
     PROG,
-    REPO_ROOT,
     SIDE_MODULES,
     USAGE_ERROR,
     BadInput,

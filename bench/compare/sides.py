@@ -10,7 +10,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from bench.compare.args import INTERRUPT_GRACE_S, REPO_ROOT
+from bench import REPO_ROOT
+from bench.compare.args import INTERRUPT_GRACE_S
 from bench.rank.planted import PLANT_ENV
 from bench.compare.turn_server import Coordinator
 from bench.machine.state import DRIVER_PID_ENV

@@ -19,7 +19,7 @@ import pytest
 from bench.rank import instructions
 from bench.run.progress import Progress
 from bench.plugin.options import check_ranges, convert_numbers, round_overrides
-from bench.worlds.external import launched_meshes
+from bench.worlds.external_pool import launched_meshes
 from bench.config.fault_cases import parse_faults, with_faults
 from bench.config.gpu_profile import limit_cases, with_dtypes
 from bench.config.matrix import expand, simulated_cases
@@ -28,13 +28,7 @@ from bench.plugin.result_writer import ResultWriter
 from bench.results.files import target_path
 from bench.config.only_cases import read_case_ids, unknown_ids
 from bench.results.resume import done_case_ids, load_previous
-from bench.config.selection import (
-    BadInput,
-    Selection,
-    check_checkpoint_folder,
-    check_writable,
-    select,
-)
+from bench.config.selection import Selection, check_checkpoint_folder, check_writable, select
 from bench.run.session import BenchSession
 
 _SESSION = pytest.StashKey[BenchSession]()

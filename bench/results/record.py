@@ -64,15 +64,16 @@ def _cost_fields(replies: list[dict[str, Any]], rounds: int) -> dict[str, Any]:
     return fields
 
 
-def build_record(case: Case, outcome: CaseOutcome, settings: RoundSettings, *, device: str, backend: str,
-                 dtype: str, threads_per_rank: int | None = None) -> dict[str, Any]:
+def _fields_of_every_record(case: Case, outcome: CaseOutcome, settings: RoundSettings, replies: list, *, device: str,
+                            backend: str, dtype: str, threads_per_rank: int | None) -> dict[str, Any]:
+    """The fields every record has, whatever its status (bench/results/schema.py says what each is); those of an ok
+    case's rounds start empty."""
     params, uneven = model_facts(case.model)
-    replies = outcome.replies or [None] * case.process_count
     options = case.options_dict
     for reply in replies:
         if reply:
             options.update(reply.get("effective_options") or {})
-    record: dict[str, Any] = {
+    return {
         "schema_version": SCHEMA_VERSION, "case_id": case.id,
         "api": case.api, "op": case.op, "state_dict_type": case.state_dict_type, "options": options,
         "model": case.model, "params": params, "tensors": _max_or_none(_per_rank(replies, "tensors")),
@@ -110,6 +111,13 @@ def build_record(case: Case, outcome: CaseOutcome, settings: RoundSettings, *, d
         # calibrate's side B only (bench/rank/planted.py): the known slowdown planted into this case's timed rounds
         "planted_slowdown": _max_or_none(_per_rank(replies, "planted_slowdown")),
     }
+
+
+def build_record(case: Case, outcome: CaseOutcome, settings: RoundSettings, *, device: str, backend: str,
+                 dtype: str, threads_per_rank: int | None = None) -> dict[str, Any]:
+    replies = outcome.replies or [None] * case.process_count
+    record = _fields_of_every_record(case, outcome, settings, replies, device=device, backend=backend, dtype=dtype,
+                                     threads_per_rank=threads_per_rank)
     if case.simulated:
         from bench.config.matrix import SIMULATED_RANK
 

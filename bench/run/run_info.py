@@ -7,7 +7,6 @@ import platform
 import subprocess
 import sys
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 from bench import REPO_ROOT

@@ -11,7 +11,7 @@ from typing import Any
 from bench.rank import instructions
 from bench.machine.ceilings import add_fraction_of_ceiling, measure_ceilings
 from bench.machine.checkpoint_files import make_private_dir, remove_tree
-from bench.worlds.external import make_pool
+from bench.worlds.external_pool import make_pool
 from bench.config.matrix import Case, mesh_label, parse_mesh_label
 from bench.config.known_bugs import mark_known_bug
 from bench.machine.state import cpu_ticks, noise_during

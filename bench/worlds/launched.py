@@ -26,7 +26,6 @@ import socket
 import subprocess
 import sys
 from multiprocessing.connection import Client, wait
-from pathlib import Path
 from typing import Any
 
 from bench import BENCH_DIR
