@@ -28,8 +28,8 @@ usage() {
   sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
   cat <<'EOT'
 
-  PROFILE            quick (default; about 7 minutes on 2 cores), nightly, full or gpu [env PROFILE]
-  --profile P        the same as PROFILE
+  PROFILE            quick (default; about 7 minutes on 2 cores), full or gpu (a word `nightly` is the job below)
+  --profile P        any profile, the nightly one too: quick, nightly, full or gpu     [env PROFILE]
   --results-dir DIR  where result files go (default: results)                           [env RESULTS_DIR]
   --python PY        interpreter to run with (default: python3)                         [env PYTHON]
   --resume FILE      continue the interrupted run of FILE (same PROFILE and options), into FILE
