@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import zlib
+from functools import lru_cache
 
 import torch
 from torch import nn
@@ -70,3 +71,14 @@ def materialize_dtensors_(root: nn.Module, device: torch.device, seed: int) -> N
                 param.to_local().copy_(shard)
             else:
                 param.copy_(value)
+
+
+@lru_cache(maxsize=None)
+def model_facts(model: str | None) -> tuple[int | None, bool | None]:
+    """(parameter count of the unsharded model, uneven) without allocating it."""
+    if model is None:
+        return None, None
+    from models.zoo import get_model_spec
+
+    spec = get_model_spec(model)
+    return sum(p.numel() for p in build_on_meta(spec, torch.float32).parameters()), spec.uneven

@@ -9,10 +9,8 @@ from typing import Callable
 from torch import nn
 
 from models.architectures import MLP, Block, DummyModel, Transformer
-
-
-class UnknownModelError(ValueError):
-    """A model name that the zoo does not have."""
+from models.catalog import (CATALOG, MODEL_NAMES, PRESET_SIZES, ModelEntry, UnknownModelError,  # noqa: F401
+                            model_entry)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -27,8 +25,6 @@ class ModelSpec:
     """Builds the module with uninitialised parameters; called under the meta device by models.init."""
     wrap_unit_types: tuple[type[nn.Module], ...]
     """Module types that FSDP wraps as units of their own (the root is always one too)."""
-    size_class: str
-    """`tiny` for the dummies, else the preset: `1m`, `10m`, `100m`, `1b`. Profiles pick models by it."""
 
 
 # (width, depth) of the MLP; the uneven variant adds 1 to the width so dim 0 is odd.
@@ -43,33 +39,27 @@ _TRANSFORMER_PRESETS = {
 }
 
 
-def _build_specs() -> dict[str, ModelSpec]:
-    specs = [
-        ModelSpec(name="dummy", family="dummy", uneven=False, construct=lambda: DummyModel((8, 16, 32, 64, 8)),
-                  wrap_unit_types=(), size_class="tiny"),
-        ModelSpec(name="dummy_uneven", family="dummy", uneven=True,
-                  construct=lambda: DummyModel((5, 10, 15, 30, 5)), wrap_unit_types=(), size_class="tiny"),
-    ]
-    for size, (width, depth) in _MLP_PRESETS.items():
-        for uneven in (False, True):
-            w = width + 1 if uneven else width
-            specs.append(ModelSpec(
-                name=f"mlp_{size}" + ("_uneven" if uneven else ""), family="mlp", uneven=uneven,
-                construct=lambda w=w, d=depth: MLP(w, d), wrap_unit_types=(nn.Linear,), size_class=size))
-    for size, shapes in _TRANSFORMER_PRESETS.items():
-        for uneven, shape in zip((False, True), shapes):
-            specs.append(ModelSpec(
-                name=f"transformer_{size}" + ("_uneven" if uneven else ""), family="transformer", uneven=uneven,
-                construct=lambda s=shape: Transformer(*s), wrap_unit_types=(Block,), size_class=size))
-    return {spec.name: spec for spec in specs}
+assert tuple(_MLP_PRESETS) == tuple(_TRANSFORMER_PRESETS) == PRESET_SIZES  # one list of sizes: models/catalog.py
 
 
-_SPECS = _build_specs()
-MODEL_NAMES: tuple[str, ...] = tuple(_SPECS)
+def _spec(entry: ModelEntry) -> ModelSpec:
+    """The catalogue entry with its constructor and FSDP units."""
+    if entry.family == "dummy":
+        widths = (5, 10, 15, 30, 5) if entry.uneven else (8, 16, 32, 64, 8)
+        construct, units = (lambda: DummyModel(widths)), ()
+    elif entry.family == "mlp":
+        width, depth = _MLP_PRESETS[entry.size_class]
+        w = width + 1 if entry.uneven else width
+        construct, units = (lambda: MLP(w, depth)), (nn.Linear,)
+    else:
+        shape = _TRANSFORMER_PRESETS[entry.size_class][1 if entry.uneven else 0]
+        construct, units = (lambda: Transformer(*shape)), (Block,)
+    return ModelSpec(name=entry.name, family=entry.family, uneven=entry.uneven, construct=construct,
+                     wrap_unit_types=units)
+
+
+_SPECS = {name: _spec(entry) for name, entry in CATALOG.items()}
 
 
 def get_model_spec(name: str) -> ModelSpec:
-    try:
-        return _SPECS[name]
-    except KeyError:
-        raise UnknownModelError(f"unknown model {name!r}; known models: {', '.join(MODEL_NAMES)}") from None
+    return _SPECS[model_entry(name).name]  # model_entry: an unknown name is UnknownModelError

@@ -13,7 +13,7 @@ from bench.config.gpu_profile import LIMITED_CASES, gpu_mesh_shapes, limit_cases
 from bench.config.matrix import Case, expand
 from bench.config.memory_need import estimate, gpu_count_shortfall, shortfall
 from bench.config.profiles import get_profile
-from bench.results.record import model_facts
+from models.init import model_facts
 from bench.config.selection import BadInput, select
 from tests.conftest import FAST, ROOT, run_bench
 

@@ -5,6 +5,7 @@ import pytest
 from bench.config.matrix import Case
 from bench.config.profiles import RoundSettings
 from bench.results.record import build_record
+from models.init import model_facts
 from bench.results.schema import SCHEMA_VERSION, WRITTEN_FIELDS
 from bench.results.outcome import CaseOutcome
 
@@ -20,8 +21,9 @@ def _reply(rank, times, correct=True, notes=()):
 
 
 def _record(outcome):
+    params, uneven = model_facts(CASE.model)
     return build_record(CASE, outcome, RoundSettings(), device="cpu", backend="gloo", dtype="float32",
-                        threads_per_rank=1)
+                        threads_per_rank=1, params=params, uneven=uneven)
 
 
 def test_ok_record_is_complete_and_correct():

@@ -9,7 +9,7 @@ import pytest
 
 from bench.config.matrix import Case
 from bench.config.profiles import RoundSettings
-from bench.results.record import model_facts
+from models.init import model_facts
 from bench.results.files import write_json_atomically
 from bench.run.session import BenchSession, case_timeout_s
 from bench.results.wall_accounting import WallAccount

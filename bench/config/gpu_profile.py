@@ -41,11 +41,6 @@ def gpu_mesh_shapes(device_count: int) -> list[tuple[int, ...]]:
     return meshes
 
 
-def cuda_device_count() -> int:
-    """GPUs torch can use here, 0 without CUDA; asks the driver without creating a CUDA context."""
-    import torch
-
-    return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
 def with_dtypes(cases: Iterable[Case], dtypes: Iterable[str | None]) -> list[Case]:

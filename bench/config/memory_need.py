@@ -26,7 +26,6 @@ top, which is why the host figure keeps the measured RSS of a rank (a CUDA rank'
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 from bench.config.matrix import Case
 
@@ -129,24 +128,9 @@ def host_available_bytes(live_rank_pids: list[int], cap_bytes: int | None = None
     return available if cap_bytes is None else min(available, cap_bytes)
 
 
-@lru_cache(maxsize=1)
-def device_total_bytes() -> int | None:
-    """The smallest GPU's total memory, None without GPUs. Total rather than free: the ranks' own caching allocators
-    hold free memory between cases, so free memory would skip cases that fit; a case over the total never can."""
-    import torch
-
-    if not torch.cuda.is_available():
-        return None
-    return min(torch.cuda.get_device_properties(i).total_memory for i in range(torch.cuda.device_count()))
-
-
-def gpu_count_shortfall(world_size: int, device_count: int | None = None) -> str | None:
-    """Why a world of `world_size` ranks cannot run on this machine's GPUs (nccl needs one GPU per rank), or None.
-    No GPUs: None (the ranks run on the CPU with gloo)."""
-    if device_count is None:
-        from bench.config.gpu_profile import cuda_device_count
-
-        device_count = cuda_device_count()
+def gpu_count_shortfall(world_size: int, device_count: int) -> str | None:
+    """Why a world of `world_size` ranks cannot run on this machine's `device_count` GPUs (nccl needs one GPU per
+    rank), or None. No GPUs: None (the ranks run on the CPU with gloo)."""
     if device_count and world_size > device_count:
         return f"needs {world_size} GPUs (one per rank with nccl), this machine has {device_count}"
     return None

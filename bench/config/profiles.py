@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bench.config.matrix import DTYPES
-from models import get_model_spec
+from models.catalog import model_entry
 
 
 class UnknownProfileError(ValueError):
@@ -68,7 +68,7 @@ class Profile:
 
     def __post_init__(self) -> None:
         for model in self.models + (self.checkpoint_models or ()) + self.limited_models + self.simulated_models:
-            get_model_spec(model)
+            model_entry(model)
         if set(self.dtypes) - set(DTYPES):
             raise ValueError(f"unknown dtypes {sorted(set(self.dtypes) - set(DTYPES))}")
 

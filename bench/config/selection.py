@@ -9,12 +9,13 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from importlib import metadata
+from typing import Any, Callable
 
-from bench.config.gpu_profile import cuda_device_count, gpu_mesh_shapes
+from bench.config.gpu_profile import gpu_mesh_shapes
 from bench.config.matrix import DEFAULT_DTYPE, DTYPES, mesh_label
 from bench.config.profiles import Profile, RoundSettings, UnknownProfileError, get_profile
-from models import UnknownModelError, get_model_spec
+from models.catalog import UnknownModelError, model_entry
 
 MIN_FREE_BYTES = 16 * 2**20
 """A results folder with less free space than this is called full: a result file of a quick run is ~2 MB."""
@@ -91,13 +92,20 @@ def _dtypes(profile: Profile, chosen: list[str]) -> tuple[str | None, ...]:
     return tuple(dtypes)
 
 
-def _gpu_meshes(profile: Profile, shapes: list[tuple[int, ...]], devices: int | None) -> list[tuple[int, ...]]:
-    """A profile that needs CUDA: its worlds from the GPU count, and no world of more ranks than GPUs."""
-    import torch
+def _torch_version() -> str:
+    """The installed torch's version, read from its metadata without importing it."""
+    try:
+        return metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        return "(not installed)"
 
-    devices = cuda_device_count() if devices is None else devices
+
+def _gpu_meshes(profile: Profile, shapes: list[tuple[int, ...]],
+                devices: int | Callable[[], int] | None) -> list[tuple[int, ...]]:
+    """A profile that needs CUDA: its worlds from the GPU count, and no world of more ranks than GPUs."""
+    devices = (devices() if callable(devices) else devices) or 0
     if devices < 1:
-        raise BadInput(f"the {profile.name} profile needs CUDA: torch {torch.__version__} sees no GPU here "
+        raise BadInput(f"the {profile.name} profile needs CUDA: torch {_torch_version()} sees no GPU here "
                        f"(torch.cuda.is_available() is False); run --profile quick instead")
     for shape in shapes:
         if math.prod(shape) > devices:
@@ -107,14 +115,15 @@ def _gpu_meshes(profile: Profile, shapes: list[tuple[int, ...]], devices: int | 
 
 def select(profile_name: str, models: list[str], meshes: list[str], world_size: int | None,
            overrides: dict[str, Any], dtypes: list[str] | None = None, *,
-           cuda_devices: int | None = None) -> Selection:
-    """`cuda_devices`: the GPU count a profile that needs CUDA plans for; None asks torch (tests pass a count)."""
+           cuda_devices: int | Callable[[], int] | None = None) -> Selection:
+    """`cuda_devices`: the GPU count a profile that needs CUDA plans for, or the function that counts them (asked
+    only then: bench.machine.gpus.cuda_device_count from the plugin); None: no GPUs."""
     try:
         profile = get_profile(profile_name)
         chosen = split(models)
         models = chosen or list(profile.models)
         for model in models:
-            get_model_spec(model)
+            model_entry(model)
         checkpoint_models = chosen or list(profile.checkpoint_models or profile.models)
     except (UnknownProfileError, UnknownModelError) as exc:
         raise BadInput(str(exc)) from None

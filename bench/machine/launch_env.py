@@ -66,10 +66,6 @@ class LaunchEnv:
     def to_json(self) -> str:
         return json.dumps(asdict(self))
 
-    @classmethod
-    def from_json(cls, text: str) -> LaunchEnv:
-        return cls(**json.loads(text))
-
 
 def _int(env: Mapping[str, str], *names: str, default: int | None = None) -> int:
     for name in names:

@@ -22,6 +22,7 @@ from bench.plugin.options import check_ranges, convert_numbers, round_overrides
 from bench.worlds.external_pool import launched_meshes
 from bench.config.fault_cases import parse_faults, with_faults
 from bench.config.gpu_profile import limit_cases, with_dtypes
+from bench.machine.gpus import cuda_device_count
 from bench.config.matrix import expand, simulated_cases
 from bench.machine.placement import set_placement
 from bench.plugin.result_writer import ResultWriter
@@ -45,7 +46,8 @@ def _checked_selection(config: pytest.Config) -> Selection:
     overrides = round_overrides(config)
     meshes = launched_meshes(config.getoption("--mesh"), config.getoption("--world-size"))  # under a launcher
     selection = select(config.getoption("--profile"), config.getoption("--model"), meshes,
-                       config.getoption("--world-size"), overrides, config.getoption("--dtype"))
+                       config.getoption("--world-size"), overrides, config.getoption("--dtype"),
+                       cuda_devices=cuda_device_count)
     parse_faults(config.getoption("--fault"))
     check_ranges(config)
     check_checkpoint_folder(config.getoption("--checkpoint-dir"))

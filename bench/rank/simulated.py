@@ -29,11 +29,6 @@ def init_fake_process_group(rank: int, world_size: int) -> None:
     dist.init_process_group(SIMULATED_BACKEND, store=FakeStore(), rank=rank, world_size=world_size)
 
 
-def is_simulated() -> bool:
-    """True inside a simulated world (this process's default group is the fake one)."""
-    return dist.is_initialized() and dist.get_backend() == SIMULATED_BACKEND
-
-
 @torch.no_grad()
 def _set_local_gradients(model: nn.Module) -> None:
     """Gradients with the parameters' own sharding: each rank writes only its shard, no collective."""

@@ -6,7 +6,6 @@ round times: unsupported, error, timeout, skipped). Every field, its unit and th
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 
 from bench.config.matrix import Case
@@ -15,20 +14,6 @@ from bench.config.profiles import RoundSettings
 from bench.results.stats import round_times, summarize
 from bench.results.outcome import CaseOutcome
 from bench.results.schema import SCHEMA_VERSION
-
-
-@lru_cache(maxsize=None)
-def model_facts(model: str | None) -> tuple[int | None, bool | None]:
-    """(parameter count of the unsharded model, uneven) without allocating it."""
-    if model is None:
-        return None, None
-    import torch
-
-    from models import get_model_spec
-    from models.init import build_on_meta
-
-    spec = get_model_spec(model)
-    return sum(p.numel() for p in build_on_meta(spec, torch.float32).parameters()), spec.uneven
 
 
 def _per_rank(replies: list[dict[str, Any] | None], key: str) -> list[Any]:
@@ -65,10 +50,10 @@ def _cost_fields(replies: list[dict[str, Any]], rounds: int) -> dict[str, Any]:
 
 
 def _fields_of_every_record(case: Case, outcome: CaseOutcome, settings: RoundSettings, replies: list, *, device: str,
-                            backend: str, dtype: str, threads_per_rank: int | None) -> dict[str, Any]:
+                            backend: str, dtype: str, threads_per_rank: int | None, params: int | None,
+                            uneven: bool | None) -> dict[str, Any]:
     """The fields every record has, whatever its status (bench/results/schema.py says what each is); those of an ok
     case's rounds start empty."""
-    params, uneven = model_facts(case.model)
     options = case.options_dict
     for reply in replies:
         if reply:
@@ -114,10 +99,12 @@ def _fields_of_every_record(case: Case, outcome: CaseOutcome, settings: RoundSet
 
 
 def build_record(case: Case, outcome: CaseOutcome, settings: RoundSettings, *, device: str, backend: str,
-                 dtype: str, threads_per_rank: int | None = None) -> dict[str, Any]:
+                 dtype: str, threads_per_rank: int | None = None, params: int | None = None,
+                 uneven: bool | None = None) -> dict[str, Any]:
+    """`params` and `uneven`: the model's (models.init.model_facts, which needs torch; the caller has it)."""
     replies = outcome.replies or [None] * case.process_count
     record = _fields_of_every_record(case, outcome, settings, replies, device=device, backend=backend, dtype=dtype,
-                                     threads_per_rank=threads_per_rank)
+                                     threads_per_rank=threads_per_rank, params=params, uneven=uneven)
     if case.simulated:
         from bench.config.matrix import SIMULATED_RANK
 

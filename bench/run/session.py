@@ -15,9 +15,11 @@ from bench.worlds.external_pool import make_pool
 from bench.config.matrix import Case, mesh_label, parse_mesh_label
 from bench.config.known_bugs import mark_known_bug
 from bench.machine.state import cpu_ticks, noise_during
-from bench.config.memory_need import device_total_bytes, estimate, gpu_count_shortfall, host_available_bytes, shortfall
+from bench.config.memory_need import estimate, gpu_count_shortfall, host_available_bytes, shortfall
+from bench.machine.gpus import cuda_device_count, device_total_bytes
 from bench.config.profiles import Profile, RoundSettings
-from bench.results.record import build_record, model_facts
+from bench.results.record import build_record
+from models.init import model_facts
 from bench.run.run_info import start_run_info
 from bench.rank.turns import CEILINGS_POSITION, FINAL_POSITION, TurnClient, config_from_env
 from bench.results.wall_accounting import WallAccount, process_age_s
@@ -43,8 +45,9 @@ def record_from_world(world: World | None, case: Case, outcome: CaseOutcome,
     """The case's record, with device, backend and threads as the world's ranks reported them; the dtype is the
     case's own."""
     ready = world.rank_info[0] if world and world.rank_info else {}  # empty when the world did not start
+    params, uneven = model_facts(case.model)
     return build_record(case, outcome, settings, device=ready.get("device"), backend=ready.get("backend"),
-                        dtype=case.dtype, threads_per_rank=ready.get("threads"))
+                        dtype=case.dtype, threads_per_rank=ready.get("threads"), params=params, uneven=uneven)
 
 
 FULL_DISK_BYTES = 1 << 20
@@ -152,7 +155,7 @@ class BenchSession:
         need = estimate(case, model_facts(case.model)[0], cuda=device_total is not None)
         host = host_available_bytes(self.pool.live_rank_pids(case.mesh_shape, case.simulated),
                                     self.host_memory_cap_bytes)
-        gpus_missing = None if case.simulated else gpu_count_shortfall(case.world_size)  # simulated: one process
+        gpus_missing = None if case.simulated else gpu_count_shortfall(case.world_size, cuda_device_count())  # simulated: one process
         return gpus_missing or shortfall(need, host, device_total)
 
     def _run(self, case: Case) -> tuple[World, CaseOutcome]:
