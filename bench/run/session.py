@@ -155,7 +155,8 @@ class BenchSession:
         need = estimate(case, model_facts(case.model)[0], cuda=device_total is not None)
         host = host_available_bytes(self.pool.live_rank_pids(case.mesh_shape, case.simulated),
                                     self.host_memory_cap_bytes)
-        gpus_missing = None if case.simulated else gpu_count_shortfall(case.world_size, cuda_device_count())  # simulated: one process
+        # a simulated world is one process: it needs no GPU per rank
+        gpus_missing = None if case.simulated else gpu_count_shortfall(case.world_size, cuda_device_count())
         return gpus_missing or shortfall(need, host, device_total)
 
     def _run(self, case: Case) -> tuple[World, CaseOutcome]:
