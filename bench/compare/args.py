@@ -16,6 +16,8 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.config.selection import BadInput  # noqa: F401 (compare's modules take it from here too)
+
 
 BAD_INPUT = 2
 USAGE_ERROR = 4  # pytest's, for an option it does not know
@@ -45,10 +47,6 @@ if specs.get("torch"):
         info["torch_error"] = f"{type(exc).__name__}: {exc}"
 print(json.dumps(info))
 """
-
-
-class BadInput(ValueError):
-    """Something the user gave is wrong; one line says what."""
 
 
 class _OneLineParser(argparse.ArgumentParser):

@@ -29,6 +29,7 @@ from multiprocessing.connection import Client, wait
 from typing import Any
 
 from bench import BENCH_DIR
+from bench.machine.placement import threads_per_rank
 from bench.machine.launch_env import (AUTHKEY_VAR, LAUNCH_CONFIG_VAR, PARENT_HOST_VAR, LaunchEnv, LaunchError,
                               process_group_env, read_launch_env)
 
@@ -82,7 +83,7 @@ class Supervisor:
         return read_fd
 
     def _start_rank(self) -> None:
-        threads = max(1, (os.cpu_count() or 1) // self.launch.ranks_on_this_node)
+        threads = threads_per_rank(self.launch.ranks_on_this_node)  # the ranks on this node share its cores
         context = mp.get_context("spawn")
         self.child_conn, child_end = context.Pipe()
         # daemon: multiprocessing ends it when this interpreter exits, whatever the path
