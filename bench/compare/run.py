@@ -180,7 +180,7 @@ def run_in_folder(args: argparse.Namespace) -> tuple[int, Path | None]:
         pass_s = time.monotonic() - started
         only, continuing = _settle(args, folder, number)
         if continuing == 0:
-            print(f"every case settled after pass {number}: no further passes")
+            print(f"every case stopped after pass {number} (settled or decided): no further passes")
             passes = number
             break
         # the next pass's length: the last one's, scaled by the cases that continue (settling began: ran is known)
