@@ -1,6 +1,6 @@
 """Per case of a compare folder: how much a pass's log ratio B/A spreads over the passes, against what the rounds of
-one pass predict (the standard error of a pass's log ratio of medians, pi/2 x the rounds' variances / their count,
-both sides). Where the two agree, the case's noise is round to round and more rounds help; where the passes spread
+one pass predict (the standard error of a pass's log ratio of medians: both sides' analysis.case_samples
+within_variance, the statistics' own prediction). Where the two agree, the case's noise is round to round and more rounds help; where the passes spread
 more, it is between processes and only more passes do (docs/measuring.md, "The mesh-2 `full` cases").
 
     python scripts/pass_spread.py COMPARE_FOLDER [--from-pass K] [-k SUBSTRING] [--field round_cpu_s]
@@ -15,6 +15,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the suite's packages, run from anywhere
+
+from analysis.case_samples import within_variance  # noqa: E402
 
 
 def rounds_by_case(folder: Path, from_pass: int, field: str) -> dict[str, list[tuple[list, list]]]:
@@ -47,12 +51,11 @@ def main() -> int:
     for case, passes in sorted(rounds_by_case(args.folder, args.from_pass, args.field).items()):
         if args.k not in case or len(passes) < 2:
             continue
-        logs = [(np.log(a), np.log(b)) for a, b in passes]
-        ratios = [np.median(b) - np.median(a) for a, b in logs]
-        predicted = [math.pi / 2 * (np.var(a, ddof=1) / a.size + np.var(b, ddof=1) / b.size) for a, b in logs]
-        rounds = int(np.median([a.size for a, _ in logs]))
+        ratios = [np.median(np.log(b)) - np.median(np.log(a)) for a, b in passes]
+        predicted = [within_variance(a) + within_variance(b) for a, b in passes]
+        rounds = int(np.median([len(a) for a, _ in passes]))
         print(f"{case[:90]:90s} {len(passes):6d} {rounds:6d} {np.std(ratios, ddof=1):7.3f} "
-              f"{math.sqrt(np.mean(predicted)):8.3f}  {np.mean(ratios):+.3f}")
+              f"{math.sqrt(np.nanmean(predicted)):8.3f}  {np.mean(ratios):+.3f}")
     return 0
 
 

@@ -47,11 +47,11 @@ def test_settled_cases_count_as_reached():
     noisy = [0.5]  # the one open case can never reach the target
     assert passes_for_target(noisy, [3.0], 3, TARGET, ALPHA, THRESHOLD, 60) == 60
     # with nine settled, nine of ten have reached it already: no pass beyond those done
-    assert passes_for_target(noisy, [3.0], 3, TARGET, ALPHA, THRESHOLD, 60, settled=9) == 3
+    assert passes_for_target(noisy, [3.0], 3, TARGET, ALPHA, THRESHOLD, 60, stopped=9) == 3
     # five settled, four quiet and one hopeless open case: 9 of 10 once the quiet four get there
     ses = [0.03] * 4 + [0.5]
     expected = _smallest_passes(0.03, 3.0, 3, 60)
-    assert passes_for_target(ses, [3.0] * 5, 3, TARGET, ALPHA, THRESHOLD, 60, settled=5) == expected
+    assert passes_for_target(ses, [3.0] * 5, 3, TARGET, ALPHA, THRESHOLD, 60, stopped=5) == expected
 
 
 def test_target_passes_reads_the_folders_settled_cases(tmp_path):

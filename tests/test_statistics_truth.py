@@ -14,7 +14,8 @@ from scipy import stats as scipy_stats
 from analysis.compare import CompareSettings, compare_sides
 from analysis.run_tests import RunSamples, run_test
 from analysis.stats import moderation_prior, scaled_moderation_prior
-from bench.compare.settle import EARLY_ALPHA, decision_level, newly_decided, newly_settled
+from analysis.settled import Sequential
+from bench.compare.settle import EARLY_ALPHA, stop_at_look
 from tests import noise_model as nm
 
 FLAGS = ("regression", "improvement")
@@ -194,20 +195,19 @@ def _sequential(matrix, rng, passes: int, **kwargs):
     the unchanged, decide the clear changes at the look's share of the early alpha): the final comparison, how many
     case-passes were spent, and the cases decided early."""
     base, new = nm.passes(matrix, rng, passes, within=True, **kwargs)
-    settled: dict[str, int] = {}
-    decided: dict[str, int] = {}
+    record = Sequential(early_alpha=EARLY_ALPHA)
     for done in range(2, passes + 1):
-        stopped = settled | decided
+        stopped = record.settled | record.decided
         cut = lambda sides: {c: _first_passes(s, stopped.get(c, done)) for c, s in sides.items()}
-        settings = CompareSettings(settled=settled, decided=decided, early_alpha=EARLY_ALPHA)
+        settings = CompareSettings(settled=record.settled, decided=record.decided, early_alpha=EARLY_ALPHA)
         comparison = compare_sides(cut(base), cut(new), settings)
         if done < passes:
-            settled |= {case: done for case in newly_settled(comparison.cases, stopped)}
-            level = decision_level(done, comparison.summary["family_size"])
-            decided |= {case: done for case in newly_decided(comparison.cases, set(settled) | set(decided), level,
-                                                             settings.threshold)}
-    stopped = settled | decided
-    return comparison, sum(stopped.get(c, passes) for c in base), decided
+            settled, decided, _ = stop_at_look(comparison.cases, comparison.summary["family_size"], done, record,
+                                               settings.threshold)
+            record.settled = record.settled | {case: done for case in settled}
+            record.decided = record.decided | {case: done for case in decided}
+    stopped = record.settled | record.decided
+    return comparison, sum(stopped.get(c, passes) for c in base), record.decided
 
 
 def test_settling_cases_early_keeps_the_level_and_spends_passes_on_the_undecided(matrix):

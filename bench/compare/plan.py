@@ -42,12 +42,12 @@ def _reached(cases: list[tuple[float, float]], passes_done: int, passes: int, ta
 
 def passes_for_target(std_errors: list[float], dfs: list[float], passes_done: int, target: float,
                       alpha_per_test: float, threshold: float, cap: int,
-                      quantile: float = TARGET_QUANTILE, settled: int = 0) -> int:
+                      quantile: float = TARGET_QUANTILE, stopped: int = 0) -> int:
     """The smallest pass count (passes_done..cap) at which `quantile` of the cases (the open ones given by their
-    standard errors and dfs, and `settled` decided ones that count as reached) reach an MDE <= target; cap where
+    standard errors and dfs, and `stopped` ones, stopped early, that count as reached) reach an MDE <= target; cap where
     none does."""
     testable = [(se, df) for se, df in zip(std_errors, dfs) if math.isfinite(se) and se > 0]
-    needed = math.ceil(quantile * (len(testable) + settled)) - settled
+    needed = math.ceil(quantile * (len(testable) + stopped)) - stopped
     if needed <= 0:
         return max(passes_done, 2)
     if not testable:
@@ -79,7 +79,7 @@ def target_passes(folder: Path, passes_done: int, target: float, threshold: floa
     decided = len(timed) - len(cases)
     alpha = comparison.summary["alpha_per_test"]
     std_errors, dfs = list(cases["std_error"].astype(float)), list(cases["df"].astype(float))
-    passes = passes_for_target(std_errors, dfs, passes_done, target, alpha, threshold, cap, settled=decided)
+    passes = passes_for_target(std_errors, dfs, passes_done, target, alpha, threshold, cap, stopped=decided)
     reach = _reached(list(zip(std_errors, dfs)), passes_done, passes, target, alpha, threshold) + decided
     return passes, (f"after {passes_done} passes: {passes} passes would bring {reach} of {len(timed)} timed cases "
                     f"({decided} stopped early) to an MDE of {target:.0%} or less (the aim: {TARGET_QUANTILE:.0%} of "

@@ -71,6 +71,14 @@ def newly_settled(cases, already: dict[str, int]) -> list[str]:
     return settle
 
 
+def stop_at_look(cases, family_size: int, done: int, record: Sequential, threshold: float):
+    """One look after pass `done`: (the cases to settle now, the cases to decide now, the look's decision level),
+    given a comparison's case table and the cases stopped before."""
+    settled = newly_settled(cases, record.settled | record.decided)
+    level = decision_level(done, family_size, record.early_alpha)
+    return settled, newly_decided(cases, record.stopped | set(settled), level, threshold), level
+
+
 def settle_after_pass(folder: Path, done: int, metric: str, threshold: float) -> tuple[list[str], str]:
     """Judges the complete passes, stops what is decided, writes settled.json and the next pass's case list:
     (the ids that continue, a line saying how many stopped)."""
@@ -82,9 +90,8 @@ def settle_after_pass(folder: Path, done: int, metric: str, threshold: float) ->
         record = Sequential(metric=metric)
     if done >= DECIDE_FROM_PASS:  # a look that may decide: the early budget is set aside from here on
         record.early_alpha = EARLY_ALPHA
-    settled = newly_settled(comparison.cases, record.settled | record.decided)
-    level = decision_level(done, comparison.summary["family_size"], record.early_alpha)
-    decided = newly_decided(comparison.cases, record.stopped | set(settled), level, threshold)
+    settled, decided, level = stop_at_look(comparison.cases, comparison.summary["family_size"], done, record,
+                                           threshold)
     record.settled |= {case: done for case in settled}
     record.decided |= {case: done for case in decided}
     write_settled(folder, record)
