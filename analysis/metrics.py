@@ -1,36 +1,26 @@
 """Which per-round measurement the analysis judges: wall time (the default), CPU time, or instructions.
 
-Every record holds the first two (bench/results/record.py): `round_times_s` (the slowest rank's wall time per round) and
-`round_cpu_s` (the slowest rank's CPU time per round, user + system over all its threads); a run in instructions
-mode (bench/rank/instructions.py) also `round_instructions`, the busiest rank's instruction count per round. Choosing a
-metric puts its rounds where the analysis reads rounds, once, as files are read (analysis.load.load_runs), so that
-compare, trend, nightly and the report judge it with the same statistics. What each can see:
-
-- wall: everything the op costs, waits included; on a shared machine it also carries every other process's noise.
-- cpu: the work the rank's own threads did; blind to waiting on a slow peer, a disk or a descheduled core, and to
-  work in other processes (DCP's process-based async_save), so a slowdown made of waiting does not show in it.
-- instructions: what the rank's threads executed, counted by callgrind; blind to everything cpu is blind to and to
-  cache misses, memory bandwidth and the speed of each instruction; the op's code path only, but that exactly.
+The metrics, their record fields, what each can see and how tables show it are bench/metrics's (one module per
+metric). Choosing a metric puts its rounds where the analysis reads rounds, once, as files are read
+(analysis.load.load_runs), so that compare, trend, nightly and the report judge it with the same statistics.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-METRICS = {"wall": ("round_times_s", "stats"), "cpu": ("round_cpu_s", "cpu_stats"),
-           "instructions": ("round_instructions", "instructions_stats")}
+from bench.metrics import DEFAULT as DEFAULT_METRIC
+from bench.metrics import JUDGED, check_judged
+
+METRICS = {name: (metric.round_field, metric.stats_field) for name, metric in JUDGED.items()}
 """metric -> (the record's rounds, its summary statistics)."""
-DEFAULT_METRIC = "wall"
-DESCRIPTIONS = {"wall": "wall time", "cpu": "CPU time (user + system, all threads of the rank)",
-                "instructions": "instructions counted by callgrind (the busiest rank's; shown in place of seconds)"}
-DISPLAY_UNITS = {"wall": ("ms", 1e3), "cpu": ("ms", 1e3), "instructions": ("M instr", 1e-6)}
+DESCRIPTIONS = {name: metric.description for name, metric in JUDGED.items()}
+DISPLAY_UNITS = {name: metric.display for name, metric in JUDGED.items()}
 """metric -> (the unit tables show its per-round values in, the factor from the record's unit: seconds or counts)."""
 
 
 def check_metric(metric: str) -> str:
-    if metric not in METRICS:
-        raise ValueError(f"unknown metric {metric!r}: choose one of {', '.join(METRICS)}")
-    return metric
+    return check_judged(metric).name
 
 
 def select_metric(path: Any, data: dict[str, Any], metric: str, records: list[dict[str, Any]]) -> None:
@@ -47,7 +37,6 @@ def select_metric(path: Any, data: dict[str, Any], metric: str, records: list[di
         values = record.get(rounds_field)
         if not isinstance(values, list) or len(values) != len(record["round_times_s"]):
             raise ValueError(f"{path}: case {record.get('case_id')} has no {metric} per round ({rounds_field}): "
-                             + ("the run was not made with --metric instructions" if metric == "instructions"
-                                else "it was written before the suite recorded it") + "; use --metric wall")
+                             f"{JUDGED[metric].missing_hint}; use --metric {DEFAULT_METRIC}")
         record["round_times_s"] = values
         record["stats"] = record.get(stats_field) or record.get("stats")

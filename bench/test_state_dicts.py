@@ -1,4 +1,4 @@
-"""The benchmark: one parametrized test per case of the matrix (see bench/plugin/hooks.py and bench/config/matrix.py).
+"""The benchmark: one parametrized test per case of the matrix (see bench/plugin/hooks.py and bench/ops/matrix.py).
 
 Each case runs all its rounds inside its world of ranks; the round times the ranks measured are then replayed to
 pytest-benchmark through a clock that advances by exactly those times, so its statistics are the ranks' own.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.config.matrix import Case
+from bench.ops.matrix import Case
 
 
 class ReplayClock:

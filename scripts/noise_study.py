@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.machine.state import cpu_ticks  # noqa: E402
+from bench.metrics import JUDGED  # noqa: E402
 from bench.results.dispersion import robust_cv  # noqa: E402
 
 SETTINGS = {
@@ -42,7 +43,7 @@ SETTINGS = {
     "mesh1": ["--mesh", "1"],
     "mesh12": ["--mesh", "1,2"],
 }
-METRIC_FIELDS = {"wall": "round_times_s", "cpu": "round_cpu_s", "instructions": "round_instructions"}
+METRIC_FIELDS = {name: metric.round_field for name, metric in JUDGED.items()}
 REPEATABLE = 0.01
 """A case repeats when its run medians span at most 1% (max / min - 1), issue 13's test of determinism."""
 

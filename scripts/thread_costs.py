@@ -50,7 +50,7 @@ def _rank(rank: int, args: argparse.Namespace, queue) -> None:
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
     from torch.distributed.device_mesh import init_device_mesh
 
-    from bench.rank.context import RankContext
+    from bench.ops.context import RankContext
     from bench.ops.wrapping import build_fsdp2
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(args.port))

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bench.rank.context import RankContext
-from bench.rank.state_tree import first_difference, snapshot
+from bench.ops.context import RankContext
+from bench.ops.state_tree import first_difference, snapshot
 from bench.ops.wrapping import build_fsdp1
 
 
@@ -28,7 +28,7 @@ def process_ids(ctx: RankContext) -> int:
 
 def verify_without_loading(ctx: RankContext, spec: dict) -> tuple[bool | None, list[str]]:
     """Set up a load case and prepare a round, then verify without running the load: the check must then fail."""
-    from bench.ops import make_operation
+    from bench.ops.registry import make_operation
 
     op = make_operation(ctx, spec)
     op.setup()
@@ -38,7 +38,7 @@ def verify_without_loading(ctx: RankContext, spec: dict) -> tuple[bool | None, l
 
 def counted_loops(ctx: RankContext, sizes: list[int]) -> list[int | None]:
     """Instructions mode: the count of a plain Python loop of each size, between the counter's start and stop."""
-    from bench.rank.instructions import InstructionCounter
+    from bench.metrics.instructions import InstructionCounter
 
     counter = InstructionCounter()
     counts = []

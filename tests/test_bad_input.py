@@ -89,6 +89,7 @@ def test_full_results_folder_is_refused_before_the_run(tmp_path, monkeypatch):
     (["--ceiling-mib", "4"], "--ceiling-mib must be at least 8, got 4"),
     (["--min-rounds", "abc"], "--min-rounds must be a whole number, got 'abc'"),  # not argparse's usage error
     (["--budget-s", "nan"], "--budget-s must be a number, got 'nan'"),
+    (["--metric", "cycles"], "--metric: unknown metric 'cycles': choose one of wall, cpu, instructions"),
 ])
 def test_bad_command_line_ends_with_one_line_exit_2_and_no_file(tmp_path, args, message):
     bad, blocker, out = tmp_path / "bad.json", tmp_path / "blocker", tmp_path / "out.json"

@@ -6,7 +6,7 @@ import pytest
 import subprocess
 
 from bench.machine.checkpoint_files import files_under
-from bench.config.matrix import RESHARD_PAIRS, Case, checkpoint_cases, reshard_cases
+from bench.ops.matrix import RESHARD_PAIRS, Case, checkpoint_cases, reshard_cases
 from bench.config.profiles import get_profile
 from bench.run.session import BenchSession
 from tests.conftest import TEST_ROUNDS

@@ -14,7 +14,7 @@ import pytest
 
 from bench.compare.run import interleaving_line
 from bench.compare.turn_server import Coordinator
-from bench.rank.turns import (
+from bench.compare.turns import (
     TurnClient,
     TurnConfig,
     TurnState,

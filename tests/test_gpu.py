@@ -8,7 +8,7 @@ import sys
 import pytest
 import torch
 
-from bench.config.matrix import Case
+from bench.ops.matrix import Case
 from bench.run.session import record_from_world
 from bench.worlds.local import World
 from tests.conftest import ROOT, TEST_ROUNDS, run_bench

@@ -9,8 +9,8 @@ import subprocess
 import pytest
 import torch
 
-from bench.config.gpu_profile import LIMITED_CASES, gpu_mesh_shapes, limit_cases, with_dtypes
-from bench.config.matrix import Case, expand
+from bench.config.gpu_profile import LIMITED_CASES, gpu_mesh_shapes, limit_cases
+from bench.ops.matrix import Case, expand, with_dtypes
 from bench.config.memory_need import estimate, gpu_count_shortfall, shortfall
 from bench.config.profiles import get_profile
 from models.init import model_facts

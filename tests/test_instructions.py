@@ -1,4 +1,4 @@
-"""Instructions mode (bench/rank/instructions.py): callgrind's dumps read right, a machine without valgrind refused in
+"""Instructions mode (bench/metrics/instructions.py): callgrind's dumps read right, a machine without valgrind refused in
 one line, and, where valgrind is installed, a rank under callgrind counting exactly the code between the toggles."""
 
 import json
@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 
-from bench.rank.instructions import read_dump_total
+from bench.metrics.instructions import read_dump_total
 from tests.conftest import ROOT
 
 
@@ -40,7 +40,7 @@ def test_a_rank_under_callgrind_counts_the_loop_between_the_toggles_alone(tmp_pa
         import json, sys
         sys.path.insert(0, {str(ROOT)!r})
         from pathlib import Path
-        from bench.rank import instructions
+        from bench.metrics import instructions
         from bench.worlds.local import World
         instructions.enable(Path({str(tmp_path)!r}))
         world = World((1,))

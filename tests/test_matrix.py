@@ -2,7 +2,7 @@
 
 import pytest
 
-from bench.config.matrix import Case, expand
+from bench.ops.matrix import API_OPS, Case, expand, simulated_cases
 from bench.config.profiles import PROFILES, RoundSettings, UnknownProfileError, get_profile
 
 
@@ -114,6 +114,17 @@ def test_case_validation():
         Case(api="null", op="noop", state_dict_type=None, mesh_shape=(0,))
     with pytest.raises(ValueError, match="mesh shape"):
         Case(api="null", op="noop", state_dict_type=None, mesh_shape=(2, 2, 2))
+    with pytest.raises(ValueError, match="unknown op 'save' of api 'fsdp2'"):
+        Case(api="fsdp2", op="save", state_dict_type="sharded")
+
+
+def test_every_op_of_the_matrix_has_its_operation_and_no_other_is_registered():
+    """API_OPS (what the pytest process may ask for) and the registry (what a rank can run) say the same."""
+    from bench.ops.registry import _REGISTRY
+
+    assert {api: set(ops) for api, ops in _REGISTRY.items()} == {api: set(ops) for api, ops in API_OPS.items()}
+    cases = expand([(1,), (2,), (2, 2)], ["dummy"]) + simulated_cases(["dummy"], (8,), (8,))
+    assert {(c.api, c.op) for c in cases} == {(api, op) for api, ops in API_OPS.items() for op in ops}
 
 
 def test_profiles_and_round_settings():

@@ -3,7 +3,7 @@
 import json
 
 
-from bench.config.matrix import Case
+from bench.ops.matrix import Case
 from bench.config.memory_need import RANK_BASE_BYTES, MemoryNeed, estimate, host_available_bytes, shortfall
 from tests.conftest import FAST, run_bench
 

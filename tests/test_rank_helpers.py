@@ -7,7 +7,7 @@ import pytest
 from bench.ops.base import Unsupported
 from bench.machine.placement import threads_per_rank
 from bench.rank.main import is_refusal, short_traceback
-from bench.worlds.local import describe_exit
+from bench.worlds.replies import describe_exit
 
 
 @pytest.mark.parametrize("exc,refused", [

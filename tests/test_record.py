@@ -2,7 +2,7 @@
 
 import pytest
 
-from bench.config.matrix import Case
+from bench.ops.matrix import Case
 from bench.config.profiles import RoundSettings
 from bench.results.record import build_record
 from models.init import model_facts

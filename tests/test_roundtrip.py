@@ -2,7 +2,7 @@
 
 import pytest
 
-from bench.config.matrix import Case, expand
+from bench.ops.matrix import Case, expand
 from bench.run.session import record_from_world
 from tests.conftest import TEST_ROUNDS
 

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from bench.config.matrix import Case
+from bench.ops.matrix import Case
 from bench.config.profiles import RoundSettings
 from models.init import model_facts
 from bench.results.files import write_json_atomically

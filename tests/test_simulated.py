@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.config.matrix import Case, expand, simulated_cases
+from bench.ops.matrix import Case, expand, simulated_cases
 from bench.config.profiles import PROFILES
 from bench.results.schema import WRITTEN_FIELDS
 from bench.config.selection import select

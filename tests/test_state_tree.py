@@ -2,7 +2,7 @@
 
 import torch
 
-from bench.rank.state_tree import first_difference, perturb_, snapshot, state_bytes, tensor_count
+from bench.ops.state_tree import first_difference, perturb_, snapshot, state_bytes, tensor_count
 
 
 def _state():

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from bench.config.matrix import Case
+from bench.ops.matrix import Case
 from bench.worlds.local import World
 from tests.conftest import TEST_ROUNDS, process_running
 

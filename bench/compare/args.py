@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.config.selection import BadInput  # noqa: F401 (compare's modules take it from here too)
+from bench.metrics import DEFAULT as DEFAULT_METRIC
+from bench.metrics import JUDGED
 
 
 BAD_INPUT = 2
@@ -86,7 +88,7 @@ def _parser() -> argparse.ArgumentParser:
                              "interval already lies inside the threshold band is settled (unchanged), from the "
                              "third a clear change is decided (flagged at a share of 0.01 of alpha), and either is "
                              "left out of the passes that follow [env NO_SETTLE=1]")
-    parser.add_argument("--metric", choices=("wall", "cpu", "instructions"), default=env("METRIC", "wall"),
+    parser.add_argument("--metric", choices=tuple(JUDGED), default=env("METRIC", DEFAULT_METRIC),
                         help="what the comparison judges (default wall); instructions runs both sides under "
                              "valgrind's callgrind [env METRIC]")
     parser.add_argument("--threshold", default=env("THRESHOLD", "5%"),

@@ -36,7 +36,7 @@ CALIBRATED_METRICS = ("wall", "cpu")
 
 def parse_ops(text: str, slowdown: float) -> dict[str, float]:
     """'fsdp2:get_optim=10%,set_model' -> {'fsdp2:get_optim': 0.1, 'set_model': slowdown}."""
-    from bench.config.matrix import OPS
+    from bench.ops.matrix import OPS
 
     plan = {}
     for item in (part.strip() for part in text.split(",")):

@@ -1,7 +1,7 @@
 """Compare two torch installations side by side in one run: `python -m bench.compare.run --a PY_A --b PY_B`.
 
 Both sides are ordinary runs of the suite (`PY -m pytest bench/ ...`), one per interpreter, started together and
-made to take turns (bench/rank/turns.py): within every case A measures a block of rounds, then B, then A again, so that
+made to take turns (bench/compare/turns.py): within every case A measures a block of rounds, then B, then A again, so that
 drift of the machine falls on both alike. Each side writes a normal result file.
 
 That is one pass, and the run makes several (`--passes`, default 4), each with fresh processes on both sides: a
@@ -49,7 +49,7 @@ from bench.compare.plan import target_passes
 from bench.compare.settle import CONTINUING_FILE, settle_after_pass
 from bench.compare.sides import ProgressEcho, interleaving_line, side_outcome, start_side, wait_sides
 from bench.compare.turn_server import Coordinator
-from bench.rank.turns import SIDES
+from bench.compare.turns import SIDES
 
 
 def analyse(folder: Path, labels: dict[str, str], threshold: str, metric: str = "wall") -> int:

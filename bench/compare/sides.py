@@ -13,9 +13,11 @@ from pathlib import Path
 from bench import REPO_ROOT
 from bench.compare.args import INTERRUPT_GRACE_S
 from bench.rank.planted import PLANT_ENV
+from bench.compare.pacers import PACER_TARGET
 from bench.compare.turn_server import Coordinator
 from bench.machine.state import DRIVER_PID_ENV
-from bench.rank.turns import SIDES, TURN_ENV, alternates, env_value
+from bench.rank.pacing import PACER_ENV
+from bench.compare.turns import SIDES, TURN_ENV, alternates, env_value
 
 
 def _die_with_driver() -> None:
@@ -29,9 +31,11 @@ def _die_with_driver() -> None:
 
 
 def side_env(side: str, socket_path: str, args: argparse.Namespace) -> dict[str, str]:
-    """A side's environment: the driver's, with the turn server's address. A slowdown is planted by calibrate
-    alone (args.plant), into side B alone (bench/rank/planted.py); any PLANT_ENV of the driver's own is dropped."""
-    env = {**os.environ, TURN_ENV: env_value(socket_path, side, args.block_rounds), DRIVER_PID_ENV: str(os.getpid())}
+    """A side's environment: the driver's, with the pacing hook (bench/compare/pacers.py) and the turn server's
+    address. A slowdown is planted by calibrate alone (args.plant), into side B alone (bench/rank/planted.py); any
+    PLANT_ENV of the driver's own is dropped."""
+    env = {**os.environ, PACER_ENV: PACER_TARGET, TURN_ENV: env_value(socket_path, side, args.block_rounds),
+           DRIVER_PID_ENV: str(os.getpid())}
     env.pop(PLANT_ENV, None)
     if side == "B" and getattr(args, "plant", None):
         env[PLANT_ENV] = args.plant

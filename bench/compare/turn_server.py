@@ -1,5 +1,5 @@
 """The turn coordinator of compare mode: a UNIX socket in a private (0700) folder, a thread per connection, and the
-grant rule of bench/rank/turns.py under one lock.
+grant rule of bench/compare/turns.py under one lock.
 
 The turn belongs to a side, not to a connection: a side's parent takes it at the start of a case and its rank 0
 switches it between blocks. A connection that drops while its request holds the turn (a rank killed mid-block, a
@@ -20,7 +20,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from bench.rank.turns import TurnState
+from bench.compare.turns import TurnState
 
 
 class Coordinator:

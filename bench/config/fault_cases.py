@@ -3,7 +3,7 @@ faults into whole runs (what each KIND does: bench/ops/faults.py)."""
 
 from __future__ import annotations
 
-from bench.config.matrix import Case
+from bench.ops.matrix import Case
 from bench.config.selection import BadInput
 
 FAULT_KINDS = ("raise", "refuse", "segfault", "kill", "exit", "hang")

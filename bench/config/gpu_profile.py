@@ -1,5 +1,5 @@
-"""What the gpu profile adds to the case matrix: worlds sized by the machine's GPU count, every case once per dtype,
-and a short case list for the models whose setup alone costs seconds per case.
+"""What the gpu profile adds to the case matrix: worlds sized by the machine's GPU count, and a short case list for the
+models whose setup alone costs seconds per case (every case once per dtype: bench/ops/matrix.py with_dtypes).
 
 These are plain functions of their inputs (the GPU count is an argument), so that the expansion for 1, 2, 4 or 8
 GPUs is checked on a machine without any.
@@ -7,11 +7,10 @@ GPUs is checked on a machine without any.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
-from bench.config.matrix import Case
+from bench.ops.matrix import Case
 
 GPU_WORLD_SIZES = (1, 2, 4, 8)
 """1D worlds of the gpu profile, as far as the GPUs go: one rank per GPU (nccl refuses two ranks on one device)."""
@@ -39,24 +38,6 @@ def gpu_mesh_shapes(device_count: int) -> list[tuple[int, ...]]:
     meshes: list[tuple[int, ...]] = [(n,) for n in GPU_WORLD_SIZES if n <= device_count]
     meshes += [mesh for mesh in GPU_2D_MESHES if mesh[0] * mesh[1] <= device_count]
     return meshes
-
-
-
-
-def with_dtypes(cases: Iterable[Case], dtypes: Iterable[str | None]) -> list[Case]:
-    """Each case with a model once per dtype, as its option `dtype`; None stands for float32 without the option (the
-    case as it is, its id unchanged). The variants stay side by side so that a table shows them together. Cases
-    without a model (the null case) have no dtype."""
-    dtypes = list(dtypes)
-    varied = []
-    for case in cases:
-        if case.model is None:
-            varied.append(case)
-            continue
-        varied += [case if dtype is None else
-                   dataclasses.replace(case, options=tuple(sorted(case.options + (("dtype", dtype),))))
-                   for dtype in dtypes]
-    return varied
 
 
 def _is_limited_case(case: Case) -> bool:

@@ -2,7 +2,7 @@
 cannot fit is `skipped` with the reason instead of running the machine out of memory.
 
 Host bytes, on CPU (every rank's tensors live in host memory), with M = parameters x bytes per element of the
-case's dtype (4 for float32, 2 for bfloat16; Adam's moments take the parameters' dtype):
+case's dtype (bench/ops/matrix.py DTYPES; Adam's moments take the parameters' dtype):
 
     world_size x RANK_BASE_BYTES       each rank's interpreter, torch and process group before any case
   + replicas x 4 x M                   parameters, gradients and Adam's two moments, sharded over the shard dimension
@@ -27,13 +27,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bench.config.matrix import Case
+from bench.ops.matrix import DTYPES, Case
 
 RANK_BASE_BYTES = 270 * 2**20
 """RSS of an idle rank after joining its world (torch 2.13.0 CPU, gloo: 267 MiB measured for 1, 2 and 4 ranks).
 RSS counts the shared library pages in every rank, so for several ranks this is on the high side."""
-BYTES_PER_ELEMENT = {"float32": 4, "bfloat16": 2}
-"""Bytes per parameter by the case's dtype (bench.config.matrix.DTYPES)."""
 SNAPSHOT_OPS = ("set_model", "set_optim", "save", "async_save", "load")
 """Ops that keep a CPU snapshot of the state to check the round trip against."""
 TRAINING_STATE_COPIES = 4  # parameters, gradients, exp_avg, exp_avg_sq
@@ -82,7 +80,7 @@ def _simulated_estimate(case: Case, model_bytes: int, tensors_hint: int) -> Memo
 
 def estimate(case: Case, params: int | None, *, cuda: bool = False) -> MemoryNeed:
     """`cuda`: the ranks run on GPUs (the training state lives on the devices)."""
-    model_bytes = (params or 0) * BYTES_PER_ELEMENT[case.dtype]
+    model_bytes = (params or 0) * DTYPES[case.dtype]
     if case.simulated:  # a plan item per state tensor: ~3 per parameter tensor of ~1e4 to 1e6 elements
         return _simulated_estimate(case, model_bytes, tensors_hint=max(16, 3 * (params or 0) // 20_000))
     replicas = case.mesh_shape[0] if len(case.mesh_shape) == 2 else 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bench.config.matrix import DTYPES
+from bench.ops.matrix import DTYPES
 from models.catalog import model_entry
 
 

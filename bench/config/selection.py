@@ -13,7 +13,7 @@ from importlib import metadata
 from typing import Any, Callable
 
 from bench.config.gpu_profile import gpu_mesh_shapes
-from bench.config.matrix import DEFAULT_DTYPE, DTYPES, mesh_label
+from bench.ops.matrix import DEFAULT_DTYPE, DTYPES, mesh_label
 from bench.config.profiles import Profile, RoundSettings, UnknownProfileError, get_profile
 from models.catalog import UnknownModelError, model_entry
 
@@ -34,7 +34,7 @@ class Selection:
     checkpoint_models: list[str]
     """Models of the checkpoint cases: the profile's, or all models named on the command line."""
     dtypes: tuple[str | None, ...] = (None,)
-    """Each case's dtype variants (gpu_profile.with_dtypes); None: float32 without a `dtype` option."""
+    """Each case's dtype variants (bench/ops/matrix.py with_dtypes); None: float32 without a `dtype` option."""
     simulated_models: tuple[str, ...] = ()
     """Models of the simulated cases (at the profile's simulated rank counts); empty: no simulated case. Only a run
     that names no --mesh or --world-size has them: naming a world asks for real ranks."""

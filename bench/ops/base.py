@@ -5,8 +5,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from bench.rank.context import RankContext
-from bench.rank.state_tree import first_difference, snapshot
+from bench.ops.context import RankContext
+from bench.ops.state_tree import first_difference, snapshot
 
 
 class Unsupported(Exception):

@@ -10,7 +10,7 @@ from torch.distributed.checkpoint import state_dict as dsd
 
 from bench.machine.checkpoint_files import drop_page_cache, fsync_with_names, remove_tree, resident_fraction, tree_size
 from bench.ops.base import Operation
-from bench.rank.state_tree import first_difference, perturb_model_, perturb_optimizer_, snapshot
+from bench.ops.state_tree import first_difference, perturb_model_, perturb_optimizer_, snapshot
 from bench.ops.wrapping import build_fsdp1, build_fsdp2
 
 

@@ -23,7 +23,7 @@ from bench.ops.base import Unsupported
 from bench.ops.checkpoint_base import LoadingOperation, SavingOperation, checkpoint_state
 from bench.ops.dcp_timing import (Timeline, TimedFileSystemReader, TimedFileSystemWriter, TimedLoadPlanner,
                                   TimedSavePlanner)
-from bench.rank.state_tree import first_difference, snapshot
+from bench.ops.state_tree import first_difference, snapshot
 from bench.ops.wrapping import build_fsdp2
 
 EXPECTED_FILE = "expected_full_state.pt"
@@ -156,7 +156,7 @@ class ReshardLoad(Load):
 def save_source_checkpoint(ctx, model: str, folder: str, dtype: str = "float32") -> int:
     """Run on a world by the session: the checkpoint a resharding load reads, and the full state beside it.
     Returns the checkpoint's bytes on disk."""
-    from bench.rank.context import torch_dtype
+    from bench.ops.context import torch_dtype
 
     target = Path(folder)
     ctx.dtype = torch_dtype(dtype)  # not whatever dtype the world's last case left there

@@ -19,7 +19,7 @@ from torch.distributed.checkpoint import state_dict as dsd
 from bench.machine.checkpoint_files import fsync_with_names
 from bench.ops.checkpoint_base import CheckpointOperation, LoadingOperation, SavingOperation
 from bench.ops.dcp_timing import Timeline
-from bench.rank.state_tree import snapshot
+from bench.ops.state_tree import snapshot
 
 
 class FileLayout(CheckpointOperation):

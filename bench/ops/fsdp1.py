@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench.ops.base import LoadOperation, Operation
-from bench.rank.state_tree import perturb_model_, perturb_optimizer_
+from bench.ops.state_tree import perturb_model_, perturb_optimizer_
 from bench.ops.wrapping import build_fsdp1
 
 

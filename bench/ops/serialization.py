@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from bench.ops.fsdp1 import FSDP1Operation
-from bench.rank.state_tree import first_difference, snapshot
+from bench.ops.state_tree import first_difference, snapshot
 
 
 class _Serialization(FSDP1Operation):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bench.rank.context import RankContext
+from bench.ops.context import RankContext
 from models import get_model_spec
 from models.init import build_on_meta, materialize_dtensors_, materialize_module_, qualified_names
 
@@ -13,6 +13,24 @@ from models.init import build_on_meta, materialize_dtensors_, materialize_module
 def train_step(model: nn.Module, optim: torch.optim.Optimizer, example_input: torch.Tensor) -> None:
     loss = model(example_input).float().pow(2).mean()
     loss.backward()
+    optim.step()
+    optim.zero_grad(set_to_none=True)
+
+
+@torch.no_grad()
+def _set_local_gradients(model: nn.Module) -> None:
+    """Gradients with the parameters' own sharding: each rank writes only its shard, no collective."""
+    for param in model.parameters():
+        grad = torch.zeros_like(param)
+        for local in ([grad.to_local()] if hasattr(grad, "to_local") else [grad]):
+            local.fill_(1e-3)
+        param.grad = grad
+
+
+def local_optimizer_step(model: nn.Module, optim: torch.optim.Optimizer) -> None:
+    """One Adam step without a forward or backward, so the optimizer holds its state (step, exp_avg, exp_avg_sq)
+    for every parameter, with finite values that a load can be checked against."""
+    _set_local_gradients(model)
     optim.step()
     optim.zero_grad(set_to_none=True)
 
@@ -63,9 +81,7 @@ def build_fsdp2(ctx: RankContext, model_name: str):
     fully_shard(model, mesh=ctx.mesh)
     materialize_dtensors_(model, ctx.device, ctx.seed)
     optim = _adam(model)
-    if ctx.backend == "fake":  # a simulated world: a forward would all-gather uninitialised memory
-        from bench.rank.simulated import local_optimizer_step
-
+    if ctx.simulated:  # a forward would all-gather uninitialised memory
         local_optimizer_step(model, optim)
     else:
         train_step(model, optim, example)

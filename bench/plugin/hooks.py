@@ -16,14 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from bench.rank import instructions
+from bench.metrics import instructions
 from bench.run.progress import Progress
 from bench.plugin.options import check_ranges, convert_numbers, round_overrides
 from bench.worlds.external_pool import launched_meshes
 from bench.config.fault_cases import parse_faults, with_faults
-from bench.config.gpu_profile import limit_cases, with_dtypes
+from bench.config.gpu_profile import limit_cases
 from bench.machine.gpus import cuda_device_count
-from bench.config.matrix import expand, simulated_cases
+from bench.ops.matrix import expand, simulated_cases, with_dtypes
 from bench.machine.placement import set_placement
 from bench.plugin.result_writer import ResultWriter
 from bench.results.files import target_path
@@ -200,9 +200,9 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
         if line:
             _say(item.config, line)
     session = item.config.stash.get(_SESSION, None)
-    if session is not None and session.turns is not None:
-        # Compare mode: the turn is held until the case is reported and its file written, so that this work does
-        # not fall into the other side's rounds.
+    if session is not None:
+        # A paced run (compare mode) holds its turn until the case is reported and its file written, so that this
+        # work does not fall into the other side's rounds.
         session.end_turn()
     return result
 

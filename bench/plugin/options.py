@@ -7,9 +7,11 @@ import math
 
 import pytest
 
-from bench.rank import instructions
+from bench import metrics
+from bench.metrics import instructions
 from bench.config.fault_cases import FAULT_KINDS
 from bench.config.selection import BadInput
+from bench.ops.matrix import DTYPES
 
 # Converted by the suite, not by argparse, so that `--min-rounds abc` is bad input like any other (one line, exit 2)
 # rather than pytest's usage error (exit 4).
@@ -29,8 +31,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--mesh", action="append", default=[],
                     help="measure only these mesh shapes, e.g. 2 or 2x2 (repeat or comma-separate)")
     group.addoption("--dtype", action="append", default=[],
-                    help="parameter dtypes, float32 or bfloat16 (repeat or comma-separate); default: the profile's "
-                         "(float32; gpu: both)")
+                    help=f"parameter dtypes, {' or '.join(DTYPES)} (repeat or comma-separate); default: the "
+                         "profile's (float32; gpu: both)")
     group.addoption("--world-size",
                     help="only meshes of this many ranks; a --mesh of another size is refused")
     group.addoption("--min-rounds", help="override the profile's minimum measured rounds")
@@ -60,9 +62,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--pin-ranks", action="store_true",
                     help="pin each rank to cores of its own, one per torch thread (wrapping around when ranks "
                          "outnumber cores)")
-    group.addoption("--metric", choices=("wall", "cpu", "instructions"), default="wall",
-                    help="wall and cpu are always recorded (this names the one the run is judged on); instructions: "
-                         "every rank under valgrind's callgrind, counting the op's instructions (slow; needs valgrind)")
+    group.addoption("--metric", default=metrics.DEFAULT,
+                    help=f"{', '.join(metrics.JUDGED)}: the one the run is judged on (default {metrics.DEFAULT}); "
+                         "instructions: every rank under valgrind's callgrind, counting the op's instructions (slow; "
+                         "needs valgrind); the others are always recorded")
     group.addoption("--only-cases", metavar="FILE", default=None,
                     help="run only the cases whose ids a JSON list in FILE names (compare mode's later passes)")
     group.addoption("--progress-s", default=30.0,
@@ -97,7 +100,12 @@ def instruction_rounds(overrides: dict) -> dict:
 
 
 def round_overrides(config: pytest.Config) -> dict:
-    """The round settings the command line overrides (instructions mode's own defaults under them)."""
+    """The round settings the command line overrides (instructions mode's own defaults under them); raises BadInput
+    for an unknown --metric."""
+    try:
+        metrics.check_judged(config.getoption("--metric"))
+    except ValueError as exc:
+        raise BadInput(f"--metric: {exc}") from None
     overrides = {name: config.getoption(option) for name, option in ROUND_OPTIONS
                  if config.getoption(option) is not None}
     return instruction_rounds(overrides) if config.getoption("--metric") == "instructions" else overrides

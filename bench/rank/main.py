@@ -13,13 +13,13 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from bench.rank.context import RankContext, torch_dtype
+from bench.ops.context import RankContext, torch_dtype
 from bench.rank.measure import freeze_persistent, run_rounds
-from bench.ops import Unsupported, make_operation
+from bench.ops.registry import Unsupported, make_operation
 from bench.machine.placement import apply_placement
 from bench.rank.planted import planted_fraction
 from bench.config.profiles import RoundSettings
-from bench.rank.state_tree import state_bytes, tensor_count
+from bench.ops.state_tree import state_bytes, tensor_count
 
 # torch's words when it refuses a combination rather than failing at it.
 _REFUSAL = re.compile(
@@ -60,7 +60,7 @@ def execute_case(ctx: RankContext, spec: dict[str, Any], settings: RoundSettings
     reply: dict[str, Any] = {"rank": ctx.rank, "status": "ok", "message": "", "correct": None}
     started = time.perf_counter()
     try:
-        ctx.dtype = torch_dtype(spec["options"].get("dtype", "float32"))  # the models ops build take it from ctx
+        ctx.dtype = torch_dtype(spec["options"].get("dtype"))  # the models ops build take it from ctx
         op = make_operation(ctx, spec)
         op.setup()
         reply["setup_s"] = time.perf_counter() - started
@@ -76,9 +76,8 @@ def execute_case(ctx: RankContext, spec: dict[str, Any], settings: RoundSettings
                      peak_cuda_allocated_bytes=samples.peak_cuda_allocated_bytes,
                      peak_cuda_reserved_bytes=samples.peak_cuda_reserved_bytes, phases_s=samples.phases_s,
                      details_s=samples.details_s, rss_after_round_bytes=samples.rss_after_round_bytes,
-                     op_runs_before_round=samples.op_runs_before_round, cpu_s=samples.cpu_s,
-                     instructions=samples.instructions,
-                     io_bytes=samples.io_bytes, spans_s={"setup": reply["setup_s"], **samples.spans_s},
+                     op_runs_before_round=samples.op_runs_before_round, **samples.metrics,
+                     spans_s={"setup": reply["setup_s"], **samples.spans_s},
                      effective_options=op.effective_options, notes=op.notes, extra=op.extra)
     except Exception as exc:  # a rank must answer whatever torch does; the parent decides what it means
         reply["status"] = "unsupported" if is_refusal(exc) else "error"

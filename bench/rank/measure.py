@@ -19,14 +19,13 @@ from dataclasses import dataclass, field
 import torch
 import torch.distributed as dist
 
-from bench.rank.context import RankContext
 from bench.machine.host_memory import PeakRSS, rss_bytes
-from bench.rank.instructions import InstructionCounter
+from bench.metrics import METRICS, Meter
+from bench.ops.context import RankContext
 from bench.ops.base import Operation
 from bench.rank.planted import spin_after
 from bench.config.profiles import RoundSettings
-from bench.rank.round_costs import cpu_seconds, io_counters, io_delta
-from bench.rank.turns import TurnClient, config_from_env, rank_client
+from bench.rank.pacing import REWARM_ROUNDS, RoundPacer, round_pacer
 
 
 @dataclass
@@ -45,27 +44,22 @@ class RankSamples:
     rss_after_round_bytes: list[int | None] = field(default_factory=list)
     """This rank's RSS after each measured round: growth across repeated saves shows a leak as a number."""
     op_runs_before_round: list[int] = field(default_factory=list)
-    """How many times the op had run (warm-ups and compare mode's discarded rounds included) when each measured
+    """How many times the op had run (warm-ups and a paced run's discarded rounds included) when each measured
     round ended: the x of the RSS slope, so that growth is per save whichever rounds were measured."""
-    cpu_s: list[float] = field(default_factory=list)
-    """This rank's CPU time (user + system, all threads) over t0..t1 per measured round (bench/rank/round_costs.py)."""
-    io_bytes: list[dict[str, int]] = field(default_factory=list)
-    """This rank's /proc/self/io deltas over t0..t1 per measured round; empty dicts where it cannot be read."""
-    instructions: list[int | None] = field(default_factory=list)
-    """Instructions this rank executed in the op per measured round, under callgrind (bench/rank/instructions.py);
-    None outside instructions mode."""
+    metrics: dict[str, list] = field(default_factory=dict)
+    """Per measured round, each meter's value (bench/metrics: CPU time, I/O counters, instructions), by the
+    metric's reply key; wall time is times_s."""
     spans_s: dict[str, float] = field(default_factory=dict)
-    """Where this rank's time in run_rounds went (warm-up, measured rounds, their timed part, the memory round,
-    compare mode's waits for the other side): the run's wall-time accounting (bench/results/wall_accounting.py)."""
+    """Where this rank's time in run_rounds went (warm-up, measured rounds, their timed part, the memory round, a
+    paced run's waits for its turn): the run's wall-time accounting (bench/results/wall_accounting.py)."""
 
 
 @dataclass
 class TimedRound:
     seconds: float
-    cpu_s: float
-    io_bytes: dict[str, int]
     result: object
-    instructions: int | None = None
+    metrics: dict[str, object]
+    """Each meter's value over the op, by the metric's reply key."""
 
 
 def _round_max(ctx: RankContext, seconds: float) -> float:
@@ -75,32 +69,32 @@ def _round_max(ctx: RankContext, seconds: float) -> float:
 
 
 def _timed_op(op: Operation, ctx: RankContext, planted: float = 0.0) -> TimedRound:
-    """One round from the barrier to t1. CPU time and I/O counters are read just outside t0..t1 so that reading
+    """One round from the barrier to t1. The meters (bench/metrics) are read just outside t0..t1 so that reading
     them costs the wall time nothing. `planted`: calibrate's known slowdown (bench/rank/planted.py), 0 in any other
     run."""
     op.phases, op.details = {}, {}
-    counter = _instruction_counter()
+    meters = _meters()
     ctx.synchronize()  # device work the untimed preparation queued (e.g. a state copied on the GPU) ends before t0
     dist.barrier()
     gc.disable()
     try:
-        io0, c0 = io_counters(), cpu_seconds()
-        counter.start()
+        for _, meter in meters:
+            meter.start()
         t0 = time.perf_counter()
         result = op.run()
         ctx.synchronize()
         spin_after(t0, planted)
         t1 = time.perf_counter()
-        instructions = counter.stop()
-        c1, io1 = cpu_seconds(), io_counters()
+        values = {key: meter.stop() for key, meter in reversed(meters)}
     finally:
         gc.enable()
-    return TimedRound(t1 - t0, c1 - c0, io_delta(io0, io1), result, instructions)
+    return TimedRound(t1 - t0, result, values)
 
 
 @functools.cache
-def _instruction_counter() -> InstructionCounter:
-    return InstructionCounter()
+def _meters() -> list[tuple[str, Meter]]:
+    """This rank's meter of every metric that has one, by reply key, in bench.metrics.METRICS's order."""
+    return [(metric.reply_key, metric.meter()) for metric in METRICS if metric.meter is not None]
 
 
 def _add(spans: dict[str, float], name: str, since: float) -> float:
@@ -152,8 +146,8 @@ def _timed_rounds(op: Operation, ctx: RankContext, settings: RoundSettings, samp
                   planted: float) -> None:
     measured_s = 0.0
     warmups_left = settings.warmup_rounds
-    turns = rank_client() if config_from_env() else None  # compare mode only (bench/rank/turns.py)
-    switches = 0
+    pacer = round_pacer()  # None but in a paced run (compare mode): bench/rank/pacing.py
+    blocks_done = 0
     op_runs = 0
     spans = samples.spans_s
     mark = time.perf_counter()
@@ -165,9 +159,8 @@ def _timed_rounds(op: Operation, ctx: RankContext, settings: RoundSettings, samp
             mark = _add(spans, "warmup", mark)
             continue
         samples.times_s.append(timed.seconds)
-        samples.cpu_s.append(timed.cpu_s)
-        samples.io_bytes.append(timed.io_bytes)
-        samples.instructions.append(timed.instructions)
+        for key, value in timed.metrics.items():
+            samples.metrics.setdefault(key, []).append(value)
         samples.phases_s.append(dict(op.phases))
         samples.details_s.append(dict(op.details))
         samples.rss_after_round_bytes.append(rss_bytes())
@@ -178,24 +171,21 @@ def _timed_rounds(op: Operation, ctx: RankContext, settings: RoundSettings, samp
         if done >= settings.max_rounds or (done >= settings.min_rounds and measured_s >= settings.budget_s):
             _add(spans, "rounds", mark)
             return
-        if turns is not None and done % turns.block_rounds == 0:
+        if pacer is not None and done % pacer.block_rounds == 0:
             mark = _add(spans, "rounds", mark)
-            switches += 1
-            _switch_sides(op, ctx, turns, switches)
-            op_runs += 1  # its discarded round
+            blocks_done += 1
+            op_runs += _wait_turn(op, ctx, pacer, blocks_done)
             mark = _add(spans, "other_side", mark)
 
 
-def _switch_sides(op: Operation, ctx: RankContext, turns: TurnClient, switches: int) -> None:
-    """Compare mode: hand the turn to the other side for its block, wait for the next, then run one discarded
-    round: the other side's block left the caches cold, which a round of an ordinary run does not find."""
-    if ctx.rank == 0:
-        turns.release()
-        turns.acquire()
-    else:
-        turns.await_turn(switches + 1)  # the parent's turn for the case is the first
+def _wait_turn(op: Operation, ctx: RankContext, pacer: RoundPacer, blocks_done: int) -> int:
+    """A paced run: let the others go, wait for this rank's next turn, then run REWARM_ROUNDS discarded rounds
+    (bench/rank/pacing.py says why); returns how many times the op ran."""
+    pacer.hand_over(ctx.rank, blocks_done)
     dist.barrier()
-    _round(op, ctx)
+    for _ in range(REWARM_ROUNDS):
+        _round(op, ctx)
+    return REWARM_ROUNDS
 
 
 def _memory_round(op: Operation, ctx: RankContext, samples: RankSamples):

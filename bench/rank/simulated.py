@@ -9,39 +9,19 @@ what the collectives would cost is not measured at all.
 What therefore must not rely on collectives here:
 - the weights are filled shard by shard from the full value every rank computes (no scatter from rank 0),
 - the optimizer state comes from a local Adam step on gradients set shard by shard (a forward and backward would
-  all-gather uninitialised memory),
+  all-gather uninitialised memory; bench/ops/wrapping.py `local_optimizer_step`),
 - full state dicts are not offered (their all-gathers would return garbage), and correctness is checked only where
   the round trip is local (sharded loads).
 """
 
 from __future__ import annotations
 
-import torch
 import torch.distributed as dist
-from torch import nn
 
-SIMULATED_BACKEND = "fake"
+from bench.ops.context import SIMULATED_BACKEND
 
 
 def init_fake_process_group(rank: int, world_size: int) -> None:
     from torch.testing._internal.distributed.fake_pg import FakeStore
 
     dist.init_process_group(SIMULATED_BACKEND, store=FakeStore(), rank=rank, world_size=world_size)
-
-
-@torch.no_grad()
-def _set_local_gradients(model: nn.Module) -> None:
-    """Gradients with the parameters' own sharding: each rank writes only its shard, no collective."""
-    for param in model.parameters():
-        grad = torch.zeros_like(param)
-        for local in ([grad.to_local()] if hasattr(grad, "to_local") else [grad]):
-            local.fill_(1e-3)
-        param.grad = grad
-
-
-def local_optimizer_step(model: nn.Module, optim: torch.optim.Optimizer) -> None:
-    """One Adam step without a forward or backward, so the optimizer holds its state (step, exp_avg, exp_avg_sq)
-    for every parameter, with finite values that a load can be checked against."""
-    _set_local_gradients(model)
-    optim.step()
-    optim.zero_grad(set_to_none=True)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.config.matrix import Case
+from bench.ops.matrix import Case
+from bench.metrics import METRICS, wall
 from bench.results.phases import by_name, phase_fields
 from bench.config.profiles import RoundSettings
 from bench.results.stats import round_times, summarize
@@ -34,18 +35,25 @@ def _rounds_by_rank(replies: list[dict[str, Any]], key: str) -> list[list[Any]]:
     return [list(row) for row in zip(*(reply.get(key) or [] for reply in replies))]
 
 
-def _cost_fields(replies: list[dict[str, Any]], rounds: int) -> dict[str, Any]:
-    """CPU time, I/O and (instructions mode) instruction counts of an `ok` case's rounds, each reduced per round as
-    wall time is (the slowest, or busiest, rank); a metric is left out where a rank lacks a round of it."""
-    fields: dict[str, Any] = {"io_bytes": by_name([reply.get("io_bytes") or [] for reply in replies])}
-    for key, rank_field, round_field, stats_field in (("cpu_s", "rank_cpu_s", "round_cpu_s", "cpu_stats"),
-                                                      ("instructions", "rank_instructions", "round_instructions",
-                                                       "instructions_stats")):
+def _metric_fields(replies: list[dict[str, Any]], rounds: int) -> dict[str, Any]:
+    """Every metric beside wall time (bench/metrics) of an `ok` case's rounds: counters as {counter: rounds x ranks},
+    numbers reduced per round as wall time is (the slowest, or busiest, rank) and summarized; a metric is left out
+    where a rank lacks a round of it."""
+    fields: dict[str, Any] = {}
+    for metric in METRICS:
+        if metric is wall.METRIC:
+            continue
+        key = metric.reply_key
+        if metric.counters:
+            [name] = metric.fields
+            fields[name] = by_name([reply.get(key) or [] for reply in replies])
+            continue
         if not all(len(reply.get(key) or []) == rounds and None not in reply[key] for reply in replies):
             continue
         by_rank = _rounds_by_rank(replies, key)
         per_round = round_times(by_rank)
-        fields.update({rank_field: by_rank, round_field: per_round, stats_field: summarize(per_round).as_dict()})
+        fields.update({metric.rank_field: by_rank, metric.round_field: per_round,
+                       metric.stats_field: summarize(per_round).as_dict()})
     return fields
 
 
@@ -65,12 +73,9 @@ def _fields_of_every_record(case: Case, outcome: CaseOutcome, settings: RoundSet
         "uneven": uneven, "world_size": case.world_size, "mesh_shape": list(case.mesh_shape),
         "device": device, "backend": backend, "dtype": dtype, "threads_per_rank": threads_per_rank,
         "status": outcome.status, "message": outcome.message,
-        "warmup_rounds": settings.warmup_rounds, "rank_times_s": [], "round_times_s": [], "stats": None,
-        # beside wall time (bench/rank/round_costs.py): CPU time per round and rank, its slowest rank per round (the
-        # reduction of round_times_s), and /proc/self/io deltas {counter: rounds x ranks}
-        "rank_cpu_s": [], "round_cpu_s": [], "cpu_stats": None, "io_bytes": {},
-        # instructions mode only (bench/rank/instructions.py): instructions per round and rank, the busiest rank's
-        "rank_instructions": None, "round_instructions": None, "instructions_stats": None,
+        "warmup_rounds": settings.warmup_rounds,
+        # every metric's fields (bench/metrics), empty until the rounds fill them; null where only its mode records it
+        **{name: value for metric in METRICS for name, value in metric.empty_fields().items()},
         # where each rank's time in the case went (bench/rank/measure.py), the parts of the run's wall-time accounting
         "spans_s": _per_rank(replies, "spans_s"),
         "bytes_global": _max_or_none(_per_rank(replies, "bytes_global")),
@@ -106,7 +111,7 @@ def build_record(case: Case, outcome: CaseOutcome, settings: RoundSettings, *, d
     record = _fields_of_every_record(case, outcome, settings, replies, device=device, backend=backend, dtype=dtype,
                                      threads_per_rank=threads_per_rank, params=params, uneven=uneven)
     if case.simulated:
-        from bench.config.matrix import SIMULATED_RANK
+        from bench.ops.matrix import SIMULATED_RANK
 
         record["simulated_rank"] = SIMULATED_RANK
     if outcome.status != "ok":
@@ -121,7 +126,7 @@ def build_record(case: Case, outcome: CaseOutcome, settings: RoundSettings, *, d
     record.update(phase_fields(case.op, replies, rank_times))
     summary = summarize(record["round_times_s"])
     record["stats"] = summary.as_dict()
-    record.update(_cost_fields(replies, len(rank_times)))
+    record.update(_metric_fields(replies, len(rank_times)))
     if record["bytes_global"] and summary.median_s > 0:
         record["throughput_gbps"] = record["bytes_global"] / summary.median_s / 1e9
     if any(reply.get("peak_cuda_allocated_bytes") is not None for reply in replies):

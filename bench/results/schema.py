@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bench.metrics import METRICS
+
 SCHEMA_VERSION = 2
 READABLE_SCHEMA_VERSIONS = (1, 2)
 STATUSES = ("ok", "unsupported", "error", "timeout", "skipped")
@@ -59,18 +61,8 @@ RECORD_FIELDS: dict[str, Field] = {
     "correct": Field("-", "the loaded state equals what was saved (true), differs (false: status error), or unchecked"),
     # time
     "warmup_rounds": Field("count", "untimed rounds before the measured ones"),
-    "rank_times_s": Field("s", "wall time of the op, rounds x ranks"),
-    "round_times_s": Field("s", "a round's wall time: its slowest rank's, per round"),
-    "stats": Field("s", "summary of round_times_s: rounds, median, quartiles, min, max, mean, stddev, cv, rcv, "
-                         "unstable"),
-    "rank_cpu_s": Field("s", "CPU time (user + system, all threads) of each rank's process in the op, rounds x ranks"),
-    "round_cpu_s": Field("s", "a round's CPU time: its slowest rank's, per round"),
-    "cpu_stats": Field("s", "summary of round_cpu_s, as stats"),
-    "rank_instructions": Field("count", "instructions in the op, rounds x ranks (--metric instructions only)"),
-    "round_instructions": Field("count", "a round's instructions: its busiest rank's, per round"),
-    "instructions_stats": Field("count", "summary of round_instructions, as stats"),
-    "io_bytes": Field("bytes", "/proc/self/io deltas in the op: {rchar, wchar, read_bytes, write_bytes} of rounds x "
-                               "ranks"),
+    # every metric's fields: wall time, CPU time, I/O, instructions (bench/metrics)
+    **{name: Field(unit, meaning) for metric in METRICS for name, (unit, meaning) in metric.fields.items()},
     "spans_s": Field("s", "per rank, where its time in the case went: setup, warmup, rounds, memory_round, checks"),
     "setup_s": Field("s", "per rank, building the model and state before the rounds"),
     "phases_s": Field("s", "per phase of the op (e.g. plan, write, blocking), rounds x ranks"),

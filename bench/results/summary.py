@@ -11,7 +11,8 @@ from typing import Any
 
 from bench.results.reader import ResultFileError, options_label, read_result_file, records_of
 from bench.results.schema import SIMULATED_LABEL
-from bench.config.matrix import mesh_label
+from bench.ops.matrix import mesh_label
+from bench.metrics import JUDGED, Metric, wall
 from bench.results.dispersion import UNSTABLE_RCV
 from bench.results.wall_accounting import format_table as format_wall_table
 
@@ -25,9 +26,18 @@ def _fmt(value: float | None, scale: float = 1.0, digits: int = 2) -> str:
     return "-" if value is None else f"{value * scale:.{digits}f}"
 
 
-def table_rows(cases: list[dict[str, Any]], device_peaks: bool = False, counted: bool = False) -> list[list[str]]:
-    """`device_peaks`: a column of the largest rank's peak device memory (allocated), for runs on GPUs; `counted`:
-    a column of the median instruction count (millions), for runs in instructions mode."""
+def metric_columns(cases: list[dict[str, Any]] = ()) -> list[Metric]:
+    """The judged metrics beside wall time that get a column: those every run records, and the others where one of
+    `cases` has them (instructions mode)."""
+    return [metric for metric in JUDGED.values() if metric is not wall.METRIC
+            and (metric.always or any(record.get(metric.stats_field) for record in cases))]
+
+
+def table_rows(cases: list[dict[str, Any]], device_peaks: bool = False,
+               metrics: list[Metric] | None = None) -> list[list[str]]:
+    """`device_peaks`: a column of the largest rank's peak device memory (allocated), for runs on GPUs; `metrics`:
+    a column of each one's median (default: metric_columns)."""
+    metrics = metric_columns(cases) if metrics is None else metrics
     rows = []
     for record in cases:
         stats = record.get("stats") or {}
@@ -37,8 +47,7 @@ def table_rows(cases: list[dict[str, Any]], device_peaks: bool = False, counted:
             record["api"], record["op"], record["state_dict_type"] or "-", options_label(record["options"]),
             record["model"] or "-", mesh_label(record["mesh_shape"]) + (" sim" if record.get("simulated") else ""),
             _fmt(stats.get("median_s"), 1e3, 3), _fmt(stats.get("iqr_s"), 1e3, 3),
-            _fmt((record.get("cpu_stats") or {}).get("median_s"), 1e3, 3),
-            *([_fmt((record.get("instructions_stats") or {}).get("median_s"), 1e-6, 3)] if counted else []),
+            *(_fmt((record.get(m.stats_field) or {}).get("median_s"), m.display[1], 3) for m in metrics),
             _fmt(record.get("throughput_gbps"), 1, 3), _fmt(record.get("fraction_of_ceiling"), 100, 1),
             _fmt(max(peaks) if peaks else None, 1 / 2**20, 2),
             {True: "yes", False: "NO", None: "-"}[record.get("correct")],
@@ -50,14 +59,15 @@ def table_rows(cases: list[dict[str, Any]], device_peaks: bool = False, counted:
     return rows
 
 
-HEADER = ["api", "op", "type", "options", "model", "mesh", "median ms", "IQR ms", "CPU ms", "GB/s", "% ceiling",
-          "peak MiB", "correct", "status"]
+def header(device_peaks: bool = False, metrics: list[Metric] | None = None) -> list[str]:
+    """The columns of table_rows(cases, device_peaks, metrics); default metrics: those every run records."""
+    metrics = metric_columns() if metrics is None else metrics
+    return ["api", "op", "type", "options", "model", "mesh", "median ms", "IQR ms",
+            *(metric.column for metric in metrics), "GB/s", "% ceiling", "peak MiB",
+            *(["GPU MiB"] if device_peaks else []), "correct", "status"]
 
 
-def header(device_peaks: bool = False, counted: bool = False) -> list[str]:
-    columns = HEADER[:-2] + (["GPU MiB"] if device_peaks else []) + HEADER[-2:]
-    after_cpu = columns.index("CPU ms") + 1
-    return columns[:after_cpu] + ["M instr"] + columns[after_cpu:] if counted else columns
+HEADER = header()
 
 
 def format_table(rows: list[list[str]], header: list[str] = HEADER) -> str:
@@ -79,8 +89,8 @@ def summarize_file(path: str | Path) -> str:
     cases = records(data)
     counts = ", ".join(f"{n} {status}" for status, n in sorted(run.get("status_counts", {}).items()))
     on_gpus = any(r.get("peak_cuda_bytes") for r in cases)
-    counted = any(r.get("instructions_stats") for r in cases)
-    lines = [format_table(table_rows(cases, on_gpus, counted), header(on_gpus, counted)), ""]
+    metrics = metric_columns(cases)
+    lines = [format_table(table_rows(cases, on_gpus, metrics), header(on_gpus, metrics)), ""]
     lines += [f"failed: {line}" for line in failures(cases)]
     lines += [f"skipped: {r['case_id']}: {r['message']}" for r in cases if r["status"] == "skipped"]
     if run.get("complete") is False:
@@ -98,9 +108,7 @@ def summarize_file(path: str | Path) -> str:
     if any(r.get("simulated") for r in cases):
         lines.append(f"mesh N sim: {SIMULATED_LABEL}: one process played rank 0 of N ranks; rank-local work is real, "
                      "collectives cost nothing")
-    if counted:
-        lines.append("M instr: median over rounds of the busiest rank's instructions in the op (callgrind), millions")
-    lines.append("CPU ms: median over rounds of the slowest rank's CPU time (user + system, all its threads) in the op")
+    lines += [metric.column_note for metric in reversed(metrics)]
     lines.append("peak MiB: the largest rank's peak RSS during the op over its RSS before it (an untimed round); "
                  "GB/s: global logical bytes / median; % ceiling: GB/s over the machine's matching ceiling")
     if on_gpus:

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from bench.rank import instructions
+from bench.metrics import instructions
 from bench.machine.ceilings import add_fraction_of_ceiling, measure_ceilings
 from bench.machine.checkpoint_files import make_private_dir, remove_tree
 from bench.worlds.external_pool import make_pool
-from bench.config.matrix import Case, mesh_label, parse_mesh_label
+from bench.ops.matrix import Case, mesh_label, parse_mesh_label
 from bench.config.known_bugs import mark_known_bug
 from bench.machine.state import cpu_ticks, noise_during
 from bench.config.memory_need import estimate, gpu_count_shortfall, host_available_bytes, shortfall
@@ -21,7 +23,7 @@ from bench.config.profiles import Profile, RoundSettings
 from bench.results.record import build_record
 from models.init import model_facts
 from bench.run.run_info import start_run_info
-from bench.rank.turns import CEILINGS_POSITION, FINAL_POSITION, TurnClient, config_from_env
+from bench.rank.pacing import REWARM_ROUNDS, RunPacer, load_pacer
 from bench.results.wall_accounting import WallAccount, process_age_s
 from bench.results.outcome import CaseOutcome
 from bench.worlds.local import World, WorldStartError
@@ -89,41 +91,34 @@ class BenchSession:
         self.checkpoint_root = make_private_dir(checkpoint_parent)
         """Every case's checkpoint folder lives under this private folder; removed when the session closes."""
         self._sources: dict[tuple[str, tuple[int, ...], str], Path] = {}
-        self.turns = self._connect_turns()
-        """Compare mode (bench/compare/run.py): the connection through which this side takes turns; else None."""
-        # the ceilings are measured in this side's turn: the machine as this side alone sees it
-        waited_s = self._take_turn(CEILINGS_POSITION, "run-info-and-ceilings")
+        self.pacer: RunPacer | None = load_pacer("parent")
+        """A paced run's (compare mode's) pacer, which says when this run may measure (bench/rank/pacing.py)."""
+        waited_s = self._wait_turn(self.pacer.before_run_info if self.pacer else None)
         self.run_info = start_run_info(profile.name, asdict(settings))
         self._ticks = cpu_ticks()
         self.run_info["checkpoint"] = {"folder": str(self.checkpoint_root), "fsync": fsync}
         self.run_info["ceilings"] = measure_ceilings(self.checkpoint_root, ceiling_bytes)
-        if self.turns:
-            self.run_info["interleaved"] = {"side": self.turns.config.side,
-                                            "block_rounds": self.turns.block_rounds, "rewarm_rounds": 1}
+        if self.pacer:
+            self.run_info["interleaved"] = {**self.pacer.describe(), "rewarm_rounds": REWARM_ROUNDS}
         self.end_turn()
         self._began = time.perf_counter()
         self.account.add("run_info_and_ceilings", self._began - began - waited_s)
 
-    def _connect_turns(self) -> TurnClient | None:
-        config = config_from_env()
-        return TurnClient(config, "parent") if config else None
-
-    def _take_turn(self, position: float, case_id: str) -> float:
-        """Compare mode: waits for this side's turn at `position`; returns the seconds waited, which the account
-        books as other_side (the other side's case ran meanwhile)."""
-        if not self.turns:
+    def _wait_turn(self, wait: Callable[[], None] | None) -> float:
+        """A paced run: waits for this run's turn; returns the seconds waited, which the account books as
+        other_side (another run measured meanwhile)."""
+        if wait is None:
             return 0.0
         began = time.perf_counter()
-        self.turns.at(position, case_id)
-        self.turns.acquire()
+        wait()
         waited_s = time.perf_counter() - began
         self.account.add("other_side", waited_s)
         return waited_s
 
     def end_turn(self) -> None:
-        """After a case (its record written): the other side may take the turn."""
-        if self.turns:
-            self.turns.end()
+        """After a case (its record written): a paced run lets the others go."""
+        if self.pacer:
+            self.pacer.after_case()
 
     def source_checkpoint(self, model: str, mesh_shape: tuple[int, ...], dtype: str = "float32") -> Path:
         """The checkpoint of `model` in `dtype` saved by the world of `mesh_shape`, saved once per run on first need."""
@@ -193,7 +188,8 @@ class BenchSession:
             self.account.add("case_bookkeeping", self._net_of_starts(began, starts_s) - added_s)
 
     def _measure(self, case: Case) -> dict[str, Any]:
-        self._take_turn(self.first_sequence + len(self.records), case.id)  # ended by end_turn, or the next case
+        sequence = self.first_sequence + len(self.records)
+        self._wait_turn(functools.partial(self.pacer.before_case, sequence, case.id) if self.pacer else None)
         reason = self.memory_shortfall(case)  # checked first: a case that cannot fit starts no world
         if reason:
             world, outcome = None, CaseOutcome("skipped", reason, [None] * case.process_count)
@@ -203,7 +199,7 @@ class BenchSession:
         mark_known_bug(record)
         add_fraction_of_ceiling(record, self.run_info["ceilings"])
         # position in the run (a resumed one included): timed and untimed cases live in two lists
-        record["sequence"] = self.first_sequence + len(self.records)
+        record["sequence"] = sequence
         self.records.append(record)
         return record
 
@@ -222,13 +218,12 @@ class BenchSession:
 
     def close(self) -> None:
         try:
-            if self.turns and not self.turns.interrupted:
-                self._take_turn(FINAL_POSITION, "close")  # stopping worlds must not disturb the other side's rounds
+            self._wait_turn(self.pacer.before_close if self.pacer else None)
         finally:  # also when Ctrl-C or SIGTERM cut that wait short
             began = time.perf_counter()
             self.pool.close()
             self.account.add("closing_worlds", time.perf_counter() - began)
             remove_tree(self.checkpoint_root)
-            if self.turns:
-                self.turns.close()
-                self.turns = None
+            if self.pacer:
+                self.pacer.close()
+                self.pacer = None

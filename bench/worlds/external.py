@@ -20,8 +20,8 @@ from typing import Any
 
 from bench.machine.launch_env import LaunchEnv
 from bench.results.outcome import CaseOutcome
-from bench.worlds.local import (ERROR_GRACE_S, SIGNAL_CHECK_S, START_TIMEOUT_S, STOP_TIMEOUT_S, World,
-                                WorldStartError, describe_exit)
+from bench.worlds.local import START_TIMEOUT_S, STOP_TIMEOUT_S, WorldStartError
+from bench.worlds.replies import SIGNAL_CHECK_S, collect_replies, describe_exit, judge
 
 
 def _envelope(message: dict[str, Any]) -> tuple[str, bytes]:
@@ -123,7 +123,7 @@ class LaunchedRanks:
         except KeyboardInterrupt:
             self._lose("the run was interrupted")
             raise
-        outcome = World._judge(replies, death, timeout_s)
+        outcome = judge(replies, death, timeout_s)
         if death or any(reply is None for reply in replies):  # dead, or stuck in a collective: end them all
             self._lose(outcome.message.splitlines()[0])
         return outcome
@@ -133,28 +133,18 @@ class LaunchedRanks:
         return f"rank {rank}'s launched process (host {host}) closed its connection: killed, or its node was lost"
 
     def _collect(self, timeout_s: float) -> tuple[list[dict[str, Any] | None], str | None]:
-        """World._collect over connections: a reply per rank, or the first rank found dead."""
-        replies: list[dict[str, Any] | None] = [None] * self.world_size
-        pending = set(range(self.world_size))
-        deadline = time.monotonic() + timeout_s
-        while pending:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return replies, None
-            watched = {self._conns[rank]: rank for rank in pending}
-            for ready in wait(list(watched), timeout=min(remaining, SIGNAL_CHECK_S)):
-                rank = watched[ready]
-                try:
-                    reply = ready.recv()
-                except (EOFError, OSError):
-                    return replies, self._closed(rank)
-                if reply.get("event") == "exited":
-                    return replies, describe_exit(rank, reply["exitcode"])
-                replies[rank] = reply
-                pending.discard(rank)
-            if any(r and r.get("status") != "ok" for r in replies):
-                deadline = min(deadline, time.monotonic() + ERROR_GRACE_S)
-        return replies, None
+        """A reply per rank over the supervisors' connections, or the first rank found dead."""
+        return collect_replies(self.world_size, timeout_s, lambda pending: {self._conns[r]: r for r in pending},
+                               self._receive)
+
+    def _receive(self, rank: int, ready: Any) -> tuple[dict[str, Any] | None, str | None]:
+        try:
+            reply = ready.recv()
+        except (EOFError, OSError):
+            return None, self._closed(rank)
+        if reply.get("event") == "exited":
+            return None, describe_exit(rank, reply["exitcode"])
+        return reply, None
 
     def _lose(self, reason: str) -> None:
         self.lost = self.lost or reason

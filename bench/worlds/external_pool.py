@@ -11,7 +11,7 @@ import os
 import platform
 from typing import Any
 
-from bench.config.matrix import mesh_label
+from bench.ops.matrix import mesh_label
 from bench.config.profiles import RoundSettings
 from bench.config.selection import BadInput, parse_mesh, split
 from bench.machine.launch_env import AUTHKEY_VAR, LAUNCH_CONFIG_VAR, LaunchEnv

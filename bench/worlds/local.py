@@ -10,36 +10,21 @@ from __future__ import annotations
 
 import math
 import multiprocessing as mp
-import signal
 import time
-from multiprocessing.connection import wait
 from typing import Any
 
-from bench.rank import instructions
-from bench.config.matrix import SIMULATED_RANK, mesh_label
+from bench.metrics import instructions
+from bench.ops.matrix import SIMULATED_RANK, mesh_label
 from bench.config.profiles import RoundSettings
 from bench.results.outcome import CaseOutcome
+from bench.worlds.replies import collect_replies, describe_exit, judge
 
-# How long the other ranks may take to answer once one rank has raised or refused: they are usually stuck in a
-# collective that the failed rank will never join.
-ERROR_GRACE_S = 5.0
 START_TIMEOUT_S = 180.0
 STOP_TIMEOUT_S = 10.0
-SIGNAL_CHECK_S = 1.0
 
 
 class WorldStartError(RuntimeError):
     """The ranks did not all come up."""
-
-
-def describe_exit(rank: int, exitcode: int | None) -> str:
-    if exitcode is not None and exitcode < 0:
-        try:
-            name = signal.Signals(-exitcode).name
-        except ValueError:
-            name = f"signal {-exitcode}"
-        return f"rank {rank} died: {name} (exit code {exitcode})"
-    return f"rank {rank} exited with code {exitcode}"
 
 
 class World:
@@ -96,37 +81,23 @@ class World:
         return mesh_label(self.mesh_shape)
 
     def _collect(self, timeout_s: float, stop_early_on_error: bool = False):
-        """Wait for one reply per rank. Returns (replies, failure) where failure describes a dead rank or None."""
-        replies: list[dict[str, Any] | None] = [None] * self.process_count
-        pending = set(range(self.process_count))
-        deadline = time.monotonic() + timeout_s
-        while pending:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return replies, None
-            watched = {self._conns[r]: r for r in pending}
-            watched.update({self._procs[r].sentinel: r for r in pending})
-            # Wake at least every second: a Ctrl-C or SIGTERM that the kernel hands to another thread of this process
-            # (the store's server thread, torch's threads) does not interrupt this wait; Python raises it only once
-            # the main thread runs again.
-            for ready in wait(list(watched), timeout=min(remaining, SIGNAL_CHECK_S)):
-                rank = watched[ready]
-                if rank not in pending:
-                    continue
-                conn = self._conns[rank]
-                try:
-                    if conn.poll():
-                        replies[rank] = conn.recv()
-                        pending.discard(rank)
-                        continue
-                except (EOFError, OSError):
-                    pass
-                if not self._procs[rank].is_alive() or ready is conn:
-                    self._procs[rank].join(timeout=1.0)
-                    return replies, describe_exit(rank, self._procs[rank].exitcode)
-            if stop_early_on_error and any(r and r.get("status") != "ok" for r in replies):
-                deadline = min(deadline, time.monotonic() + ERROR_GRACE_S)
-        return replies, None
+        """A reply per rank, or the first rank found dead (replies.collect_replies over pipes and processes)."""
+        def watched(pending: set[int]) -> dict[Any, int]:
+            return {self._conns[r]: r for r in pending} | {self._procs[r].sentinel: r for r in pending}
+
+        return collect_replies(self.process_count, timeout_s, watched, self._receive, stop_early_on_error)
+
+    def _receive(self, rank: int, ready: Any) -> tuple[dict[str, Any] | None, str | None]:
+        conn = self._conns[rank]
+        try:
+            if conn.poll():
+                return conn.recv(), None
+        except (EOFError, OSError):
+            pass
+        if not self._procs[rank].is_alive() or ready is conn:
+            self._procs[rank].join(timeout=1.0)
+            return None, describe_exit(rank, self._procs[rank].exitcode)
+        return None, None
 
     def run_case(self, spec: dict[str, Any], settings: RoundSettings, timeout_s: float) -> CaseOutcome:
         return self._send({"command": "case", "spec": spec, "settings": settings}, timeout_s)
@@ -150,29 +121,10 @@ class World:
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM mid-case: the ranks are busy, asking them to stop would wait
             self.kill()
             raise
-        outcome = self._judge(replies, death, timeout_s)
+        outcome = judge(replies, death, timeout_s)
         if outcome.status in ("error", "timeout") or any(reply is None for reply in replies):
             self.kill()  # a rank may be dead, stuck in a collective or in a broken state: start afresh next time
         return outcome
-
-    @staticmethod
-    def _judge(replies: list[dict[str, Any] | None], death: str | None, timeout_s: float) -> CaseOutcome:
-        if death:
-            return CaseOutcome("error", death, replies)
-        errors = [r for r in replies if r and r["status"] == "error"]
-        if errors:
-            first = errors[0]
-            silent = [rank for rank, reply in enumerate(replies) if reply is None]
-            waiting = f" (ranks {silent} did not finish)" if silent else ""
-            return CaseOutcome("error", f"rank {first['rank']} raised {first['message']}{waiting}\n"
-                                        f"{first.get('traceback', '')}".strip(), replies)
-        refused = [r for r in replies if r and r["status"] == "unsupported"]
-        if refused:  # torch refused on some rank; any silent rank is waiting for it in a collective
-            return CaseOutcome("unsupported", refused[0]["message"], replies)
-        if any(reply is None for reply in replies):
-            silent = [rank for rank, reply in enumerate(replies) if reply is None]
-            return CaseOutcome("timeout", f"ranks {silent} did not finish within {timeout_s:.0f} s", replies)
-        return CaseOutcome("ok", "", replies)
 
     def stop(self) -> None:
         """Ask every rank to leave cleanly; kill whatever does not."""

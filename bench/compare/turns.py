@@ -4,7 +4,8 @@ time, A B A B within every case, so that drift of the machine falls on both alik
 A coordinator (bench/compare/turn_server.py, in the driver) holds one turn. Each side's pytest process (the "parent")
 tells it its position before each case and takes the turn for the case's world start, setup, warm-up and first
 block of rounds; every `block_rounds` measured rounds its rank 0 hands the turn back and asks for the next one.
-Without the environment variable (an ordinary run) none of this exists: no connection, no check in the round loop.
+The sides' processes reach the coordinator through the core's pacing hook (bench/rank/pacing.py) with the pacers of
+bench/compare/pacers.py; without the hook (an ordinary run) none of this exists.
 
 This module imports nothing of torch: the driver runs under any python.
 """
@@ -194,16 +195,3 @@ class TurnClient:
             self._sock.close()
         except OSError:
             pass
-
-
-_RANK_CLIENT: list[TurnClient] = []
-
-
-def rank_client() -> TurnClient | None:
-    """This rank process's connection, opened at its first switch; None outside compare mode."""
-    if not _RANK_CLIENT:
-        config = config_from_env()
-        if config is None:
-            return None
-        _RANK_CLIENT.append(TurnClient(config, "rank"))
-    return _RANK_CLIENT[0]

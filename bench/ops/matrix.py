@@ -1,17 +1,29 @@
-"""The case matrix: one `Case` per measured combination, expanded from a profile's mesh shapes and models."""
+"""The case matrix: what a case is (`Case`), which ops each api has, and every case a profile's mesh shapes and
+models expand to. The ops' code is beside it in bench/ops/ (bench/ops/registry.py); this module is pure Python, no
+torch, so that the pytest process, config and results use it without torch.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-APIS = ("fsdp1", "fsdp2", "dcp", "torch_save", "null")
-OPS = ("get_model", "get_optim", "set_model", "set_optim", "serialize", "deserialize", "save", "load",
-       "async_save", "noop", "plan")
+API_OPS: dict[str, tuple[str, ...]] = {
+    "fsdp1": ("get_model", "get_optim", "set_model", "set_optim"),
+    "fsdp2": ("get_model", "get_optim", "set_model", "set_optim"),
+    "dcp": ("save", "async_save", "load", "plan"),
+    "torch_save": ("serialize", "deserialize", "save", "load"),
+    "null": ("noop",),
+}
+"""Every api and its ops; each (api, op) has its Operation class in bench/ops/registry.py."""
+APIS = tuple(API_OPS)
+OPS = tuple(dict.fromkeys(op for ops in API_OPS.values() for op in ops))
 STATE_DICT_TYPES = ("sharded", "local", "full", None)
-DTYPES = ("float32", "bfloat16")
-"""Parameter dtypes a case may ask for with its option `dtype`; a case without it is float32."""
+DTYPES = {"float32": 4, "bfloat16": 2}
+"""Parameter dtypes a case may ask for with its option `dtype`, with their bytes per element; a case without the
+option is float32. A rank takes torch's dtype of the same name."""
 DEFAULT_DTYPE = "float32"
 
 SIMULATED_RANK = 0
@@ -45,10 +57,10 @@ class Case:
     """(world_size,) or (replicate, shard)."""
 
     def __post_init__(self) -> None:
-        if self.api not in APIS:
+        if self.api not in API_OPS:
             raise ValueError(f"unknown api {self.api!r}")
-        if self.op not in OPS:
-            raise ValueError(f"unknown op {self.op!r}")
+        if self.op not in API_OPS[self.api]:
+            raise ValueError(f"unknown op {self.op!r} of api {self.api!r}")
         if self.state_dict_type not in STATE_DICT_TYPES:
             raise ValueError(f"unknown state_dict_type {self.state_dict_type!r}")
         if not self.mesh_shape or any(int(n) < 1 for n in self.mesh_shape) or len(self.mesh_shape) > 2:
@@ -66,7 +78,7 @@ class Case:
 
     @property
     def simulated(self) -> bool:
-        """Run by one process playing one rank of a `world_size`-rank world on a fake process group
+        """Run by one process playing rank SIMULATED_RANK of a `world_size`-rank world on a fake process group
         (bench/rank/simulated.py): rank-local costs are real, collectives cost nothing."""
         return bool(self.options_dict.get("simulated"))
 
@@ -211,3 +223,19 @@ def simulated_cases(models: Iterable[str], fsdp2_ranks: Iterable[int], plan_rank
             if world_size in plan_ranks:
                 cases.append(simulated_plan_case(model, world_size))
     return cases
+
+
+def with_dtypes(cases: Iterable[Case], dtypes: Iterable[str | None]) -> list[Case]:
+    """Each case with a model once per dtype, as its option `dtype`; None stands for float32 without the option (the
+    case as it is, its id unchanged). The variants stay side by side so that a table shows them together. Cases
+    without a model (the null case) have no dtype."""
+    dtypes = list(dtypes)
+    varied = []
+    for case in cases:
+        if case.model is None:
+            varied.append(case)
+            continue
+        varied += [case if dtype is None else
+                   dataclasses.replace(case, options=tuple(sorted(case.options + (("dtype", dtype),))))
+                   for dtype in dtypes]
+    return varied

@@ -23,6 +23,8 @@ import stat
 import sys
 from pathlib import Path
 
+from bench.metrics.base import Metric
+
 CALLGRIND_DIR_ENV = "STATEDICT_BENCH_CALLGRIND_DIR"
 """Set for the ranks in instructions mode: the folder of their callgrind files. Absent: no counting."""
 SLOWDOWN = 50.0
@@ -96,3 +98,15 @@ class InstructionCounter:
             return None
         self._torch._C._valgrind_toggle_and_dump_stats()
         return read_dump_total(self.folder, os.getpid())
+
+
+METRIC = Metric(
+    name="instructions", reply_key="instructions", always=False, meter=InstructionCounter,
+    description="instructions counted by callgrind (the busiest rank's; shown in place of seconds)",
+    fields={"rank_instructions": ("count", "instructions in the op, rounds x ranks (--metric instructions only)"),
+            "round_instructions": ("count", "a round's instructions: its busiest rank's, per round"),
+            "instructions_stats": ("count", "summary of round_instructions, as stats")},
+    rank_field="rank_instructions", round_field="round_instructions", stats_field="instructions_stats",
+    display=("M instr", 1e-6), column="M instr",
+    column_note="M instr: median over rounds of the busiest rank's instructions in the op (callgrind), millions",
+    missing_hint="the run was not made with --metric instructions")

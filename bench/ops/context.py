@@ -6,6 +6,10 @@ from dataclasses import dataclass, field
 
 import torch
 
+from bench.ops.matrix import DEFAULT_DTYPE, DTYPES
+SIMULATED_BACKEND = "fake"
+"""The backend of a simulated world's process group (bench/rank/simulated.py): torch's fake process group."""
+
 
 @dataclass(kw_only=True, slots=True)
 class RankContext:
@@ -27,6 +31,11 @@ class RankContext:
     """Parameter dtype of the current case (its option `dtype`, set by the rank before each case)."""
 
     @property
+    def simulated(self) -> bool:
+        """One process plays this rank of a world on a fake process group: collectives move no data."""
+        return self.backend == SIMULATED_BACKEND
+
+    @property
     def is_cuda(self) -> bool:
         return self.device.type == "cuda"
 
@@ -35,13 +44,9 @@ class RankContext:
             torch.cuda.synchronize(self.device)
 
 
-TORCH_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
-"""bench.config.matrix.DTYPES as torch's dtypes."""
-
-
-def torch_dtype(name: str) -> torch.dtype:
-    """A case's dtype option as torch's dtype."""
-    try:
-        return TORCH_DTYPES[name]
-    except KeyError:
-        raise ValueError(f"unknown dtype {name!r}") from None
+def torch_dtype(name: str | None) -> torch.dtype:
+    """A case's dtype option (one of bench/ops/matrix.py DTYPES; None: the default) as torch's dtype of that name."""
+    name = name or DEFAULT_DTYPE
+    if name not in DTYPES:
+        raise ValueError(f"unknown dtype {name!r}")
+    return getattr(torch, name)
