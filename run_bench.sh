@@ -74,6 +74,8 @@ usage() {
 EOT
 }
 
+fail() { echo "run_bench.sh: error: $*" >&2; exit 2; }
+
 mode=bench
 RESUME=""
 extra=()
@@ -109,16 +111,15 @@ while (($#)); do
   shift
 done
 
-install_deps() {  # the dependencies listed in pyproject.toml for interpreter "$1", never torch
-  local modules="pytest_benchmark, pytest_timeout, importlinter, pyflakes, pandas, matplotlib, psutil, numpy, scipy"
-  if ! "$1" -c "import $modules, packaging" 2>/dev/null; then
-    # Not the project itself: the code runs from this checkout. torch is left out: pyproject's `torch>=2.4` would
-    # make pip put the newest torch into an interpreter that has none (or replace a side's own in compare mode).
-    "$1" - <<'PY' | grep -v '^torch' | xargs "$1" -m pip install -q
-import tomllib
-project = tomllib.load(open("pyproject.toml", "rb"))["project"]
-print("\n".join(project["dependencies"] + project["optional-dependencies"]["test"]))
-PY
+install_deps() {  # what pyproject.toml lists, tests' extras included, for interpreter "$1"; never torch
+  # torch is left out: pyproject's `torch>=2.4` would make pip put the newest torch into an interpreter that has
+  # none (or replace a side's own in compare mode); install() below puts TORCH_SPEC where torch is missing.
+  local lacking
+  lacking=$("$1" -m bench.machine.requirements --tests --without torch) \
+    || fail "$1 cannot tell what it lacks (it needs python 3.11 or newer)"
+  if [[ -n $lacking ]]; then
+    echo "run_bench.sh: installing into $1: ${lacking//$'\n'/ }" >&2
+    echo "$lacking" | xargs "$1" -m pip install -q
   fi
 }
 
@@ -147,7 +148,6 @@ if [[ $mode == test ]]; then
   exec "$PYTHON" -m pytest tests -q "${extra[@]}"
 fi
 
-fail() { echo "run_bench.sh: error: $*" >&2; exit 2; }
 if [[ $mode == calibrate ]]; then
   for option in "${compare_args[@]}"; do
     [[ $option != --label-a && $option != --label-b ]] || fail "calibrate names its sides itself: leave out $option"
@@ -200,7 +200,7 @@ mkfifo "$private/output"
 # The full pytest-benchmark table goes to the log only: the summary below has one row per case.
 tee "$log" <"$private/output" | sed -u '/^-* benchmark /,$d' &
 reader=$!
-"$PYTHON" -m pytest bench/ --profile="$PROFILE" --benchmark-json="$out" -q "${extra[@]}" >"$private/output" 2>&1 &
+"$PYTHON" -m bench --profile="$PROFILE" --benchmark-json="$out" "${extra[@]}" >"$private/output" 2>&1 &
 pid=$!
 trap 'kill -TERM "$pid" 2>/dev/null' TERM INT
 set +e

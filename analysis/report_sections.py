@@ -14,7 +14,7 @@ from analysis.compare import VERDICTS, Comparison
 from analysis.history import run_order
 from analysis.html_page import Page, html_table
 from analysis.metrics import DEFAULT_METRIC
-from bench.results.schema import SIMULATED_LABEL
+from bench.results.schema import SIMULATED_LABEL, SIMULATED_MEANING
 from analysis.render import (
     MEMORY_HEADER,
     compare_header,
@@ -122,7 +122,7 @@ def trends(page: Page, frames: list[pd.DataFrame], metric: str = DEFAULT_METRIC)
 
 
 def is_simulated(frame: pd.DataFrame) -> pd.Series:
-    """Rows of simulated worlds (one process on a fake process group); a frame without the column has none."""
+    """Rows of simulated worlds (schema.SIMULATED_MEANING); a frame without the column has none."""
     if "simulated" not in frame:
         return pd.Series(False, index=frame.index)
     return frame["simulated"].fillna(False).astype(bool)
@@ -170,9 +170,8 @@ def simulated_scale(page: Page, frame: pd.DataFrame) -> None:
         page.section(title, _p("No simulated case in this run."))
         return
     ok = sim[sim["status"] == "ok"].assign(median_ms=lambda f: f["median_s"] * 1e3)
-    body = [_p("One process played one rank (simulated_rank) of a world of N ranks on a fake process group: FSDP2 "
-               "shards as at N ranks, so the rank-local work is real; collectives return at once, so their cost "
-               "(and the gather of plans to the coordinator) is not in these times.")]
+    body = [_p(f"{SIMULATED_MEANING[0].upper()}{SIMULATED_MEANING[1:]}: the gather of plans to the coordinator is "
+               "not in these times either.")]
     states = ok[ok["op"].isin(STATE_DICT_OPS)]
     if not states.empty:
         body.append(page.chart("simulated_state_dicts", charts.lines_by_world_size(

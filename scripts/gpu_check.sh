@@ -14,7 +14,7 @@ PYTHON=${PYTHON:-"python3"}
 LIMIT_S=${LIMIT_S:-450}
 folder=${OUT:-results}
 
-"$PYTHON" -c "import torch, pytest, pytest_benchmark, pytest_timeout, pandas, psutil, numpy, scipy" 2>/dev/null || {
+"$PYTHON" -m bench.machine.requirements --check || {
   echo "gpu_check: missing Python packages: run ./run_bench.sh test once to install them (needs the network)" >&2
   exit 2
 }
@@ -29,8 +29,8 @@ out="$folder/$(date -u +%Y%m%dT%H%M%SZ)_gpu_check.json"
 log="${out%.json}.log"
 status=0
 # -k 30: a pytest that has not left 30 s after SIGTERM is killed (its file then holds what was written so far).
-timeout -s TERM -k 30 "$LIMIT_S" "$PYTHON" -m pytest bench/ --profile gpu --benchmark-json="$out" -q \
-  -p no:cacheprovider "$@" >"$log" 2>&1 || status=$?
+timeout -s TERM -k 30 "$LIMIT_S" "$PYTHON" -m bench --profile gpu --benchmark-json="$out" "$@" >"$log" 2>&1 \
+  || status=$?
 if ((status == 124 || status == 137)); then
   echo "gpu_check: stopped at the time limit of $LIMIT_S s; the table has the cases that finished" >&2
   status=2

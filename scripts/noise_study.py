@@ -27,6 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import benchmark_command  # noqa: E402
 from bench.machine.state import cpu_ticks  # noqa: E402
 from bench.metrics import JUDGED  # noqa: E402
 from bench.results.dispersion import robust_cv  # noqa: E402
@@ -51,9 +52,8 @@ REPEATABLE = 0.01
 def run_once(out: Path, setting: str, number: int, extra: list[str]) -> dict:
     path = out / f"{setting}-{number:02d}.json"
     before, began = cpu_ticks(), time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "pytest", "bench/", "-q", "-p", "no:cacheprovider",
-                           f"--benchmark-json={path}", *SETTINGS[setting], *extra], cwd=ROOT, capture_output=True,
-                          text=True, check=False)
+    done = subprocess.run(benchmark_command([*SETTINGS[setting], *extra], json_path=path), cwd=ROOT,
+                          capture_output=True, text=True, check=False)
     after = cpu_ticks()
     total = sum(after.values()) - sum(before.values())
     with open("/proc/loadavg") as loadavg:

@@ -1,11 +1,11 @@
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import psutil
 import pytest
 
+from bench import benchmark_command
 from bench.config.profiles import RoundSettings
 from bench.worlds.local import WorldPool
 
@@ -27,7 +27,8 @@ def default_sigint() -> None:
 
 
 def bench_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "pytest", "bench/", "-q", *args]
+    """`python -m pytest bench/ -q ARGS` (bench.benchmark_command)."""
+    return benchmark_command(args)
 
 
 def run_bench(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:

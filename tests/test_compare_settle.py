@@ -13,7 +13,7 @@ from analysis.load import load_runs
 from analysis.render import render_comparison
 from bench.compare.settle import CONTINUING_FILE, EARLY_ALPHA, decision_level, settle_after_pass
 from tests import result_files as rf
-from tests.conftest import ROOT
+from tests.conftest import ROOT, bench_command
 
 
 def _folder(tmp_path, passes: int, slow_factor: float):
@@ -103,8 +103,7 @@ def test_a_broken_settled_file_is_one_line(tmp_path):
 def test_only_cases_keeps_the_named_cases_and_refuses_an_unknown_one(tmp_path):
     wanted = "fsdp2-get_optim-sharded-method_dsd-dummy-mesh1"
     ids = tmp_path / "ids.json"
-    command = [sys.executable, "-m", "pytest", "bench/", "--collect-only", "-q", "--mesh", "1", "--model", "dummy",
-               "--only-cases", str(ids), "-p", "no:cacheprovider"]
+    command = bench_command("--collect-only", "--mesh", "1", "--model", "dummy", "--only-cases", str(ids))
     ids.write_text(json.dumps([wanted]))
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0 and f"[{wanted}]" in done.stdout and re.search(r"\b1/\d+ tests collected", done.stdout)

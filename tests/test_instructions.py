@@ -11,7 +11,7 @@ import textwrap
 import pytest
 
 from bench.metrics.instructions import read_dump_total
-from tests.conftest import ROOT
+from tests.conftest import ROOT, bench_command
 
 
 def test_the_newest_dump_of_the_process_is_read_and_the_dumps_removed(tmp_path):
@@ -25,10 +25,9 @@ def test_the_newest_dump_of_the_process_is_read_and_the_dumps_removed(tmp_path):
 
 def test_without_valgrind_the_run_is_refused_in_one_line(tmp_path):
     env = {**os.environ, "PATH": str(tmp_path)}  # no valgrind on it
-    done = subprocess.run([sys.executable, "-m", "pytest", "bench/", "-q", "-p", "no:cacheprovider",
-                           "--metric", "instructions", "--mesh", "1", "--model", "dummy",
-                           f"--benchmark-json={tmp_path / 'run.json'}"], cwd=ROOT, env=env, capture_output=True,
-                          text=True, check=False, timeout=300)
+    done = subprocess.run(bench_command("--metric", "instructions", "--mesh", "1", "--model", "dummy",
+                                        f"--benchmark-json={tmp_path / 'run.json'}"), cwd=ROOT, env=env,
+                          capture_output=True, text=True, check=False, timeout=300)
     assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-2000:]
     assert done.stderr.strip().count("\n") == 0 and "needs valgrind" in done.stderr, done.stderr
     assert not (tmp_path / "run.json").exists()
@@ -67,10 +66,9 @@ def test_a_run_in_instructions_mode_records_every_rounds_count(tmp_path):
     """The pytest plugin's path as a user runs it: `--metric instructions` on the null case, every rank under
     callgrind, the record holding one instruction count per round and the run saying it was in this mode."""
     out = tmp_path / "run.json"
-    done = subprocess.run([sys.executable, "-m", "pytest", "bench/", "-q", "-p", "no:cacheprovider",
-                           "--metric", "instructions", "--mesh", "1", "--model", "dummy", "-k", "null",
-                           f"--benchmark-json={out}"], cwd=ROOT, capture_output=True, text=True, check=False,
-                          timeout=1800)
+    done = subprocess.run(bench_command("--metric", "instructions", "--mesh", "1", "--model", "dummy", "-k", "null",
+                                        f"--benchmark-json={out}"), cwd=ROOT, capture_output=True, text=True,
+                          check=False, timeout=1800)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     data = json.loads(out.read_text())
     assert data["run"]["instructions_mode"] is True

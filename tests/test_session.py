@@ -1,6 +1,7 @@
 """Per-case timeouts scaled by model size, result files written whole or not at all, and the wait for a compare turn
 booked as the other side's time."""
 
+import functools
 import json
 import time
 from types import SimpleNamespace
@@ -49,19 +50,18 @@ def test_a_result_file_gets_the_usual_permissions_not_the_temporary_files(tmp_pa
 
 
 def test_the_wait_for_a_compare_turn_is_booked_as_the_other_sides_time():
-    """Compare mode: a side waits for its turn before each case while the other side's case runs; that wait is
-    other_side in the wall-time table, not the parent's bookkeeping (case_bookkeeping is what a case's parts leave)."""
-    class SlowTurns:
-        def at(self, position, case_id):
-            self.position = position
-
-        def acquire(self):
+    """A paced run (compare mode): a side waits for its turn before each case while the other side's case runs; that
+    wait is other_side in the wall-time table, not the parent's bookkeeping (case_bookkeeping is what a case's parts
+    leave)."""
+    class SlowPacer:
+        def before_case(self, sequence, case_id):
+            self.sequence = sequence
             time.sleep(0.05)  # the other side's case
 
-    side = SimpleNamespace(turns=SlowTurns(), account=WallAccount())
-    waited = BenchSession._take_turn(side, 3, "case-3")
-    assert waited >= 0.05 and side.turns.position == 3
+    side = SimpleNamespace(pacer=SlowPacer(), account=WallAccount())
+    waited = BenchSession._wait_turn(side, functools.partial(side.pacer.before_case, 3, "case-3"))
+    assert waited >= 0.05 and side.pacer.sequence == 3
     assert side.account.seconds["other_side"] == pytest.approx(waited)
     assert side.account.total() == pytest.approx(waited)  # nothing else booked
-    alone = SimpleNamespace(turns=None, account=WallAccount())
-    assert BenchSession._take_turn(alone, 3, "case-3") == 0.0 and alone.account.total() == 0.0
+    alone = SimpleNamespace(pacer=None, account=WallAccount())
+    assert BenchSession._wait_turn(alone, None) == 0.0 and alone.account.total() == 0.0

@@ -84,13 +84,13 @@ def test_simulated_shards_are_those_of_the_simulated_world(simulated_records):
     assert model["bytes_per_rank"][0] * 100 < model["bytes_global"]
 
 
-def test_planner_cost_and_items_grow_with_rank_count(simulated_records):
+def test_planner_items_grow_with_rank_count(simulated_records):
+    """What the planner is given and makes grows with the ranks; how its time grows is a measurement (the report's
+    planner chart, docs/findings/), not something a test on a shared machine may assert."""
     records, _ = simulated_records
     small, large = records[("dcp", "plan", 8)], records[("dcp", "plan", 256)]
     assert large["write_items_local"] == 32 * small["write_items_local"]  # every rank plans every tensor
     assert large["write_items_global"] > 10 * small["write_items_global"]
-    # 32x the ranks: global planning takes over 5x longer (measured ~20x on a 2-core VM)
-    assert large["stats"]["median_s"] > 5 * small["stats"]["median_s"]
 
 
 def _simulated_file(tmp_path):

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from bench.config.selection import BadInput  # noqa: F401 (compare's modules take it from here too)
 from bench.metrics import DEFAULT as DEFAULT_METRIC
+from bench.machine.requirements import distribution, requirements
 from bench.metrics import JUDGED
 
 
@@ -29,19 +30,21 @@ MAX_PASSES = 99
 DEFAULT_PASSES = 4
 PASS_NAME = "pass{:02d}"  # pass01..pass99 sort in pass order
 PASS_GLOB = "pass[0-9][0-9]"  # complete passes only: an incomplete one is renamed passNN-incomplete
-# What a side imports (the suite, its pytest plugin, the reader of result files it shares with analysis).
-SIDE_MODULES = {"torch": "torch", "pytest": "pytest", "pytest_benchmark": "pytest-benchmark", "psutil": "psutil",
-                "numpy": "numpy", "pandas": "pandas"}
-# What the driver's own interpreter runs: the analysis package.
-ANALYSIS_MODULES = {"pandas": "pandas", "numpy": "numpy", "scipy": "scipy", "matplotlib": "matplotlib"}
 OWNED_OPTIONS = ("--benchmark-json", "--resume")
-# Reads torch's version.py (plain assignments) without importing torch, which takes seconds: a broken torch shows
-# in that side's run instead.
+# Runs in a side's interpreter: which of the distributions named in argv it lacks, and torch's version, read from
+# its version.py (plain assignments) without importing torch, which takes seconds: a broken torch shows in that
+# side's run instead.
 PROBE = """
-import importlib.util, json, os, runpy, sys
-specs = {name: importlib.util.find_spec(name) for name in sys.argv[1:]}
-info = {"missing": [name for name, spec in specs.items() if spec is None], "python": sys.version.split()[0]}
-if specs.get("torch"):
+import importlib.metadata as metadata, importlib.util, json, os, runpy, sys
+def present(name):
+    try:
+        return bool(metadata.version(name))
+    except metadata.PackageNotFoundError:
+        return False
+specs = {"torch": importlib.util.find_spec("torch")}
+missing = [name for name in sys.argv[1:] if name != "torch" and not present(name)]
+info = {"missing": (["torch"] if specs["torch"] is None else []) + missing, "python": sys.version.split()[0]}
+if specs["torch"] is not None:
     try:
         version = runpy.run_path(os.path.join(specs["torch"].submodule_search_locations[0], "version.py"))
         info.update(version=version["__version__"], git_version=version.get("git_version"))
@@ -97,15 +100,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def probe(option: str, python: str | None, modules: dict[str, str]) -> dict:
-    """The interpreter's torch version and commit; raises BadInput when it is missing or lacks a module."""
+def probe(option: str, python: str | None) -> dict:
+    """The interpreter's torch version and commit; raises BadInput when it is missing or lacks another of the
+    suite's requirements (bench/machine/requirements.py)."""
     if not python:
         raise BadInput(f"{option} is required: the interpreter of that side (or set PYTHON_{option[-1].upper()})")
     path = shutil.which(python)
     if path is None:
         raise BadInput(f"{option} {python}: no such interpreter")
     try:
-        done = subprocess.run([path, "-c", PROBE, *modules], capture_output=True, text=True, timeout=300,
+        wanted = {distribution(requirement): requirement for requirement in requirements()}
+        done = subprocess.run([path, "-c", PROBE, *wanted], capture_output=True, text=True, timeout=300,
                               check=False)
         info = json.loads(done.stdout.strip().splitlines()[-1])
     except (OSError, subprocess.TimeoutExpired, ValueError, IndexError):
@@ -115,7 +120,7 @@ def probe(option: str, python: str | None, modules: dict[str, str]) -> dict:
     if "torch_error" in info:
         raise BadInput(f"{option} {python}: cannot read torch's version: {info['torch_error']}")
     if info["missing"]:
-        packages = " ".join(modules[m] for m in info["missing"])
+        packages = " ".join(repr(wanted[name]) for name in info["missing"])
         raise BadInput(f"{option} {python}: lacks {', '.join(info['missing'])}; install with: "
                        f"{python} -m pip install {packages}")
     return {**info, "path": path}

@@ -30,12 +30,10 @@ from pathlib import Path
 
 from bench import REPO_ROOT
 from bench.compare.args import (
-    ANALYSIS_MODULES,
     BAD_INPUT,
     PASS_GLOB,
     PASS_NAME,
     PROG,
-    SIDE_MODULES,
     USAGE_ERROR,
     BadInput,
     _parser,
@@ -50,6 +48,7 @@ from bench.compare.settle import CONTINUING_FILE, settle_after_pass
 from bench.compare.sides import ProgressEcho, interleaving_line, side_outcome, start_side, wait_sides
 from bench.compare.turn_server import Coordinator
 from bench.compare.turns import SIDES
+from bench.machine import requirements
 
 
 def analyse(folder: Path, labels: dict[str, str], threshold: str, metric: str = "wall") -> int:
@@ -150,8 +149,8 @@ def _settle(args: argparse.Namespace, folder: Path, done: int) -> tuple[list[str
 def run_in_folder(args: argparse.Namespace) -> tuple[int, Path | None]:
     """The compare: (exit code, the run's folder, None where none was made)."""
     extra = check_arguments(args)
-    infos = {"A": probe("--a", args.a, SIDE_MODULES), "B": probe("--b", args.b, SIDE_MODULES)}
-    missing = [name for name in ANALYSIS_MODULES if not _importable(name)]
+    infos = {"A": probe("--a", args.a), "B": probe("--b", args.b)}
+    missing = requirements.missing(without=("torch",))  # this interpreter runs the analysis, never torch
     if missing:
         raise BadInput(f"this interpreter ({sys.executable}) runs the analysis and lacks {', '.join(missing)}")
     labels = {"A": args.label_a or default_label(infos["A"]), "B": args.label_b or default_label(infos["B"])}
@@ -194,12 +193,6 @@ def run_in_folder(args: argparse.Namespace) -> tuple[int, Path | None]:
         print(f"comparing the {complete} complete pass(es) of {passes}")
     status = analyse(folder, labels, args.threshold, args.metric)
     return (status if complete == passes and status != BAD_INPUT else BAD_INPUT), folder
-
-
-def _importable(name: str) -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec(name) is not None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,7 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from bench import REPO_ROOT
+from bench import REPO_ROOT, benchmark_command
 from bench.compare.args import INTERRUPT_GRACE_S
 from bench.rank.planted import PLANT_ENV
 from bench.compare.pacers import PACER_TARGET
@@ -46,9 +46,9 @@ def start_side(side: str, python: str, folder: Path, coordinator: Coordinator, a
                extra: list[str]) -> subprocess.Popen:
     env = side_env(side, coordinator.socket_path, args)
     rounds = str(args.rounds)
-    command = [python, "-m", "pytest", "bench/", f"--profile={args.profile}",
-               f"--benchmark-json={folder / f'{side.lower()}.json'}", "-q", "--progress-s", "60",
-               "--min-rounds", rounds, "--max-rounds", rounds, "--budget-s", "0", "--metric", args.metric, *extra]
+    command = benchmark_command(["--progress-s", "60", "--min-rounds", rounds, "--max-rounds", rounds, "--budget-s",
+                                 "0", "--metric", args.metric, *extra], python=python, profile=args.profile,
+                                json_path=folder / f"{side.lower()}.json")
     with open(folder / f"{side.lower()}.log", "w") as log:
         # preexec_fn runs between fork and exec: safe here because the coordinator's threads start after both sides
         return subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,

@@ -1,2 +1,2 @@
-"""What a run measures: profiles, the case matrix, the selection from the command line, known bugs.
-Runs in the pytest process, before any world starts."""
+"""What a run measures: profiles, the selection from the command line, fault cases, known bugs, memory need.
+Runs in the pytest process, before any world starts; no torch. (Which cases exist is bench/ops/matrix.py's.)"""

@@ -60,7 +60,7 @@ class Profile:
     """Models up to this many parameters get case_timeout_s; a bigger one gets it scaled by its size over this."""
 
     simulated_models: tuple[str, ...] = ("transformer_1m",)
-    """Models of the simulated cases (one process playing one rank of a large world, bench/rank/simulated.py)."""
+    """Models of the simulated cases (bench/results/schema.py SIMULATED_MEANING)."""
     simulated_fsdp2_ranks: tuple[int, ...] = ()
     """World sizes at which FSDP2's sharded get/set of model and optimizer state is simulated."""
     simulated_plan_ranks: tuple[int, ...] = ()

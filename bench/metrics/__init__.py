@@ -14,7 +14,6 @@ from bench.metrics.base import Meter, Metric
 METRICS: tuple[Metric, ...] = (wall.METRIC, io.METRIC, cpu.METRIC, instructions.METRIC)
 """Every metric. A rank starts the meters in this order before t0 and stops them in the reverse order after t1, so
 the later ones sit closer to the op (instructions' toggles nearest, then CPU time, then the I/O counters)."""
-BY_NAME = {metric.name: metric for metric in METRICS}
 JUDGED = {metric.name: metric for metric in METRICS if metric.judged}
 """The metrics a run, compare, nightly or report can be judged on (--metric)."""
 DEFAULT = wall.METRIC.name
@@ -27,4 +26,4 @@ def check_judged(name: str) -> Metric:
     return JUDGED[name]
 
 
-__all__ = ["BY_NAME", "DEFAULT", "JUDGED", "METRICS", "Meter", "Metric", "check_judged"]
+__all__ = ["DEFAULT", "JUDGED", "METRICS", "Meter", "Metric", "check_judged"]

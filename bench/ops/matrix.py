@@ -26,10 +26,6 @@ DTYPES = {"float32": 4, "bfloat16": 2}
 option is float32. A rank takes torch's dtype of the same name."""
 DEFAULT_DTYPE = "float32"
 
-SIMULATED_RANK = 0
-"""The rank a simulated world's one process plays: the coordinator, which also holds the largest shard of an uneven
-dim 0."""
-
 
 def mesh_label(mesh_shape: Iterable[int]) -> str:
     """(4,) -> "4", (2, 2) -> "2x2": how a mesh is named on the command line, in ids and in options."""
@@ -39,6 +35,11 @@ def mesh_label(mesh_shape: Iterable[int]) -> str:
 def parse_mesh_label(label: str) -> tuple[int, ...]:
     """The inverse of mesh_label for labels the suite wrote; user input goes through selection.parse_mesh."""
     return tuple(int(n) for n in label.split("x"))
+
+
+def process_count(world_size: int, simulated: bool) -> int:
+    """Processes a world runs: one per rank, or one for a simulated world."""
+    return 1 if simulated else world_size
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,14 +79,13 @@ class Case:
 
     @property
     def simulated(self) -> bool:
-        """Run by one process playing rank SIMULATED_RANK of a `world_size`-rank world on a fake process group
-        (bench/rank/simulated.py): rank-local costs are real, collectives cost nothing."""
+        """A simulated case: its world is one process playing one of `world_size` ranks (bench/results/schema.py
+        SIMULATED_MEANING)."""
         return bool(self.options_dict.get("simulated"))
 
     @property
     def process_count(self) -> int:
-        """Processes the case's world runs: one per rank, or one for a simulated world."""
-        return 1 if self.simulated else self.world_size
+        return process_count(self.world_size, self.simulated)
 
     @property
     def mesh_label(self) -> str:

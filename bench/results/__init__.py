@@ -1,2 +1,2 @@
-"""The result file: one record per case, written atomically after every case, read back by resume and
-the summary. Runs in the pytest process."""
+"""The result file: its schema (every field and unit, the version), the one reader, one record per case written
+atomically after every case, resume, the summary and the round statistics. No torch; analysis reads it too."""

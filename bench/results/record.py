@@ -14,7 +14,7 @@ from bench.results.phases import by_name, phase_fields
 from bench.config.profiles import RoundSettings
 from bench.results.stats import round_times, summarize
 from bench.results.outcome import CaseOutcome
-from bench.results.schema import SCHEMA_VERSION
+from bench.results.schema import SCHEMA_VERSION, SIMULATED_RANK
 
 
 def _per_rank(replies: list[dict[str, Any] | None], key: str) -> list[Any]:
@@ -93,9 +93,8 @@ def _fields_of_every_record(case: Case, outcome: CaseOutcome, settings: RoundSet
         "ceiling": None, "fraction_of_ceiling": None,
         "phases_s": {}, "phase_details_s": {}, "phase_medians_s": {}, "phase_detail_medians_s": {},
         "phases_cover": None, "phases_add_up": None, "rss_after_round_bytes": [], "rss_growth_per_save_bytes": None,
-        # a simulated world (bench/rank/simulated.py): one process played rank `simulated_rank` of `world_size`, so the
-        # per-rank lists hold that one rank; its collectives cost nothing
-        "simulated": case.simulated, "simulated_rank": None,
+        # a simulated world (schema.SIMULATED_MEANING): the per-rank lists hold its one rank, `simulated_rank`
+        "simulated": case.simulated, "simulated_rank": SIMULATED_RANK if case.simulated else None,
         "write_items_local": _max_or_none(_extra(replies, "write_items_local")),
         "write_items_global": _max_or_none(_extra(replies, "write_items_global")),
         # calibrate's side B only (bench/rank/planted.py): the known slowdown planted into this case's timed rounds
@@ -110,10 +109,6 @@ def build_record(case: Case, outcome: CaseOutcome, settings: RoundSettings, *, d
     replies = outcome.replies or [None] * case.process_count
     record = _fields_of_every_record(case, outcome, settings, replies, device=device, backend=backend, dtype=dtype,
                                      threads_per_rank=threads_per_rank, params=params, uneven=uneven)
-    if case.simulated:
-        from bench.ops.matrix import SIMULATED_RANK
-
-        record["simulated_rank"] = SIMULATED_RANK
     if outcome.status != "ok":
         return record
     if len({len(reply["times_s"]) for reply in replies}) != 1:  # the ranks decide together; never expected

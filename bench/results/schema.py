@@ -22,9 +22,15 @@ READABLE_SCHEMA_VERSIONS = (1, 2)
 STATUSES = ("ok", "unsupported", "error", "timeout", "skipped")
 """ok: measured; unsupported: torch refused the combination (its message kept); error: a rank raised or died;
 timeout: a rank hung; skipped: the suite did not run it (its memory need exceeds the machine, or no GPU)."""
+SIMULATED_RANK = 0
+"""The rank a simulated world's one process plays: the coordinator, which also holds the largest shard of an uneven
+dim 0."""
 SIMULATED_LABEL = "simulated (fake PG)"
-"""How charts and tables name a record of a simulated world: one process played one rank of `world_size` on a fake
-process group (bench/rank/simulated.py), so its collectives cost nothing."""
+"""How charts and tables name a record of a simulated world (one that is `simulated`)."""
+SIMULATED_MEANING = (f"one process played rank {SIMULATED_RANK} of a world of N ranks on torch's fake process group "
+                     "(bench/rank/simulated.py): it shards as at N ranks, so its rank-local work is real; collectives "
+                     "return at once, so their cost is in no figure")
+"""What a simulated record is, said once: the schema, the summary and the report all say it in these words."""
 
 
 @dataclass(frozen=True)
@@ -52,7 +58,7 @@ RECORD_FIELDS: dict[str, Field] = {
     "backend": Field("-", "the process group's backend: gloo, nccl or fake"),
     "dtype": Field("-", "the parameters' dtype"),
     "threads_per_rank": Field("count", "torch threads of each rank"),
-    "simulated": Field("-", "one process played one rank of a fake process group (see SIMULATED_LABEL)"),
+    "simulated": Field("-", f"{SIMULATED_MEANING} (true), or a real world (false)"),
     "simulated_rank": Field("-", "the rank a simulated world's process played; null for real worlds"),
     # how it went
     "status": Field("-", "one of STATUSES"),

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.results.reader import ResultFileError, options_label, read_result_file, records_of
-from bench.results.schema import SIMULATED_LABEL
+from bench.results.schema import SIMULATED_LABEL, SIMULATED_MEANING
 from bench.ops.matrix import mesh_label
 from bench.metrics import JUDGED, Metric, wall
 from bench.results.dispersion import UNSTABLE_RCV
@@ -106,8 +106,7 @@ def summarize_file(path: str | Path) -> str:
                  f"{len(cases)} cases ({counts}) in {run.get('duration_s', 0):.0f} s, "
                  f"{run.get('world_start_s', 0):.0f} s of it starting {run.get('world_starts', 0)} worlds")
     if any(r.get("simulated") for r in cases):
-        lines.append(f"mesh N sim: {SIMULATED_LABEL}: one process played rank 0 of N ranks; rank-local work is real, "
-                     "collectives cost nothing")
+        lines.append(f"mesh N sim: {SIMULATED_LABEL}: {SIMULATED_MEANING}")
     lines += [metric.column_note for metric in reversed(metrics)]
     lines.append("peak MiB: the largest rank's peak RSS during the op over its RSS before it (an untimed round); "
                  "GB/s: global logical bytes / median; % ceiling: GB/s over the machine's matching ceiling")

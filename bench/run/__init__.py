@@ -1,2 +1,2 @@
-"""The run in the pytest process: the session that walks the cases world by world, its progress line, and the
-turn-taking client that compare mode switches on."""
+"""The run in the pytest process: the session that walks the cases world by world (paced by a layer above where
+one asks, bench/rank/pacing.py), its progress line, and the run's own facts (run info)."""

@@ -28,7 +28,7 @@ import sys
 from multiprocessing.connection import Client, wait
 from typing import Any
 
-from bench import BENCH_DIR
+from bench import benchmark_command
 from bench.machine.placement import threads_per_rank
 from bench.machine.launch_env import (AUTHKEY_VAR, LAUNCH_CONFIG_VAR, PARENT_HOST_VAR, LaunchEnv, LaunchError,
                               process_group_env, read_launch_env)
@@ -76,7 +76,7 @@ class Supervisor:
         config.update(address_fd=write_fd,
                       parent_host=os.environ.get(PARENT_HOST_VAR) or self.launch.master_addr)
         env = {**os.environ, LAUNCH_CONFIG_VAR: json.dumps(config), AUTHKEY_VAR: authkey.hex()}
-        self.pytest = subprocess.Popen([sys.executable, "-m", "pytest", str(BENCH_DIR), *self.pytest_args],
+        self.pytest = subprocess.Popen(benchmark_command(self.pytest_args),
                                        env=env, pass_fds=(write_fd,), preexec_fn=_pytest_preexec,  # noqa: PLW1509 (no threads yet)
                                        start_new_session=True)
         os.close(write_fd)

@@ -14,9 +14,10 @@ import time
 from typing import Any
 
 from bench.metrics import instructions
-from bench.ops.matrix import SIMULATED_RANK, mesh_label
+from bench.ops.matrix import mesh_label, process_count
 from bench.config.profiles import RoundSettings
 from bench.results.outcome import CaseOutcome
+from bench.results.schema import SIMULATED_RANK
 from bench.worlds.replies import collect_replies, describe_exit, judge
 
 START_TIMEOUT_S = 180.0
@@ -32,8 +33,8 @@ class World:
         self.mesh_shape = tuple(mesh_shape)
         self.world_size = math.prod(self.mesh_shape)
         self.simulated = simulated
-        """One process plays rank SIMULATED_RANK of the world on a fake process group (no store, no peers)."""
-        self.process_count = 1 if simulated else self.world_size
+        """One process plays rank SIMULATED_RANK of the world (schema.SIMULATED_MEANING): no store, no peers."""
+        self.process_count = process_count(self.world_size, simulated)
         self.start_seconds: list[float] = []
         """Wall time of each start of this world (restarts after faults included)."""
         self.rank_info: list[dict[str, Any]] = []
@@ -159,6 +160,11 @@ def rank_context():
     return context
 
 
+def _key(mesh_shape: tuple[int, ...], simulated: bool) -> tuple:
+    """A world's key in its pool: its mesh shape, with a mark for a simulated world that no real one has."""
+    return (tuple(mesh_shape), "simulated") if simulated else tuple(mesh_shape)
+
+
 class WorldPool:
     """Live worlds by mesh shape, each reused by every case of its shape. An idle world waits in a pipe read and
     uses no CPU, so several may live at once: a resharding load needs the world that saved its checkpoint as well
@@ -171,7 +177,7 @@ class WorldPool:
         self.retired: list[World] = []
 
     def get(self, mesh_shape: tuple[int, ...], simulated: bool = False) -> World:
-        key = (tuple(mesh_shape), "simulated") if simulated else tuple(mesh_shape)  # never a real world's key
+        key = _key(mesh_shape, simulated)
         world = self._live.pop(key, None) or World(tuple(mesh_shape), simulated)
         while self._live and (sum(w.process_count for w in self._live.values()) + world.process_count
                               > self.max_live_ranks):
@@ -194,7 +200,7 @@ class WorldPool:
     def live_rank_pids(self, mesh_shape: tuple[int, ...], simulated: bool = False) -> list[int]:
         """The live ranks of the world of this shape, if it is alive: a case of that shape reuses them. The other
         live worlds keep their memory."""
-        world = self._live.get((tuple(mesh_shape), "simulated") if simulated else tuple(mesh_shape))
+        world = self._live.get(_key(mesh_shape, simulated))
         return [p.pid for p in world._procs if p.is_alive()] if world else []
 
     def rank_pids(self) -> list[int]:
