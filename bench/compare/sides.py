@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import signal
@@ -15,19 +16,10 @@ from bench.compare.args import INTERRUPT_GRACE_S
 from bench.rank.planted import PLANT_ENV
 from bench.compare.pacers import PACER_TARGET
 from bench.compare.turn_server import Coordinator
+from bench.machine.lifetime import die_with_parent
 from bench.machine.state import DRIVER_PID_ENV
 from bench.rank.pacing import PACER_ENV
 from bench.compare.turns import SIDES, TURN_ENV, alternates, env_value
-
-
-def _die_with_driver() -> None:
-    """A side (and through it its ranks) ends if the driver dies, even by SIGKILL: SIGTERM stops it cleanly."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
 
 
 def side_env(side: str, socket_path: str, args: argparse.Namespace) -> dict[str, str]:
@@ -50,9 +42,10 @@ def start_side(side: str, python: str, folder: Path, coordinator: Coordinator, a
                                  "0", "--metric", args.metric, *extra], python=python, profile=args.profile,
                                 json_path=folder / f"{side.lower()}.json")
     with open(folder / f"{side.lower()}.log", "w") as log:
+        # The side (and through it its ranks) ends if the driver dies, even by SIGKILL; SIGTERM lets it stop cleanly.
         # preexec_fn runs between fork and exec: safe here because the coordinator's threads start after both sides
         return subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                preexec_fn=_die_with_driver)  # noqa: PLW1509
+                                preexec_fn=functools.partial(die_with_parent, signal.SIGTERM))  # noqa: PLW1509
 
 
 class ProgressEcho:

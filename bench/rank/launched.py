@@ -18,8 +18,9 @@ import torch
 import torch.distributed as dist
 
 from bench.machine.launch_env import LaunchEnv
-from bench.rank.main import (_allow_children, _die_with_parent, _stop_checkpoint_process, answer_case, call_function,
-                        make_context, short_traceback)
+from bench.machine.lifetime import die_with_parent
+from bench.rank.main import (allow_children, answer_case, call_function, make_context, short_traceback,
+                             stop_checkpoint_process)
 
 JOIN_TIMEOUT = timedelta(minutes=30)
 """gloo's default: the collectives of a case may legitimately run long; hangs are the parent's to judge."""
@@ -90,8 +91,8 @@ def _serve(contexts: LaunchedContexts, conn) -> None:
 
 
 def launched_rank_main(launch: LaunchEnv, threads: int, conn) -> None:
-    _die_with_parent()  # the supervisor's death ends this rank: nothing outlives the launcher's process
-    _allow_children()
+    die_with_parent()  # the supervisor's death ends this rank: nothing outlives the launcher's process
+    allow_children()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is pytest's to handle; it stops the world
     warnings.simplefilter("ignore")
     torch.set_num_threads(threads)
@@ -115,6 +116,6 @@ def launched_rank_main(launch: LaunchEnv, threads: int, conn) -> None:
         except (EOFError, BrokenPipeError):
             pass  # the supervisor is gone
         finally:
-            _stop_checkpoint_process()
+            stop_checkpoint_process()
     finally:
         dist.destroy_process_group()

@@ -16,6 +16,7 @@ import torch.distributed as dist
 from bench.ops.context import RankContext, torch_dtype
 from bench.rank.measure import freeze_persistent, run_rounds
 from bench.ops.registry import Unsupported, make_operation
+from bench.machine.lifetime import die_with_parent
 from bench.machine.placement import apply_placement
 from bench.rank.planted import planted_fraction
 from bench.config.profiles import RoundSettings
@@ -108,17 +109,7 @@ def call_function(ctx: RankContext, target: str, kwargs: dict[str, Any]) -> dict
                 "traceback": short_traceback(exc)}
 
 
-def _die_with_parent() -> None:
-    """Linux: the kernel kills this rank if the parent dies, even by SIGKILL, so no rank outlives its run."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
-def _allow_children() -> None:
+def allow_children() -> None:
     """A rank is started as a daemon so that it never outlives the parent's interpreter, but multiprocessing forbids
     daemons to have children, and DCP's process-based async_save starts one (itself a daemon, ended with the rank)."""
     import multiprocessing
@@ -126,7 +117,7 @@ def _allow_children() -> None:
     multiprocessing.current_process()._config["daemon"] = False
 
 
-def _stop_checkpoint_process() -> None:
+def stop_checkpoint_process() -> None:
     """DCP's process-based async_save keeps one background process per rank for the rank's life; ask it to leave
     before the rank does (left alone it dies on a closed pipe and prints a traceback)."""
     try:
@@ -143,8 +134,8 @@ def rank_main(rank: int, world_size: int, mesh_shape: tuple[int, ...], store_por
               simulated: bool = False, placement: dict | None = None) -> None:
     """`placement`: the parent's choice of threads and pinning (bench/machine/placement.py), passed in because a rank
     forked from the fork server has the server's environment, not the parent's of now."""
-    _die_with_parent()
-    _allow_children()
+    die_with_parent()  # no rank outlives its run, even one killed by SIGKILL
+    allow_children()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it stops the world
     warnings.simplefilter("ignore")  # torch's deprecation warnings, once per rank per case, would bury the output
     if simulated:  # the only process of its world: it has the machine's cores to itself
@@ -174,5 +165,5 @@ def rank_main(rank: int, world_size: int, mesh_shape: tuple[int, ...], store_por
     except (EOFError, BrokenPipeError):
         pass  # the parent is gone: nothing to report to
     finally:
-        _stop_checkpoint_process()
+        stop_checkpoint_process()
         dist.destroy_process_group()

@@ -29,6 +29,7 @@ from multiprocessing.connection import Client, wait
 from typing import Any
 
 from bench import benchmark_command
+from bench.machine.lifetime import die_with_parent
 from bench.machine.placement import threads_per_rank
 from bench.machine.launch_env import (AUTHKEY_VAR, LAUNCH_CONFIG_VAR, PARENT_HOST_VAR, LaunchEnv, LaunchError,
                               process_group_env, read_launch_env)
@@ -52,12 +53,7 @@ def _rank_entry(launch: LaunchEnv, threads: int, conn) -> None:
 
 def _pytest_preexec() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)  # ignored in the supervisor, and SIG_IGN survives exec
-    try:  # the supervisor's death (SIGKILL from the launcher) interrupts pytest, which writes what finished
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
+    die_with_parent(signal.SIGTERM)  # the supervisor's death (SIGKILL by the launcher): pytest writes what finished
 
 
 class Supervisor:
