@@ -34,8 +34,7 @@ usage() {
   --python PY        interpreter to run with (default: python3)                         [env PYTHON]
   --resume FILE      continue the interrupted run of FILE (same PROFILE and options), into FILE
   --metric M         what a run, nightly or compare is judged on: wall (default), cpu, or instructions (every
-                     rank under valgrind's callgrind: slow, needs valgrind; see docs/measuring.md and bench/metrics/)
-                                                                                        [env METRIC]
+                     rank under valgrind's callgrind: slow, needs valgrind; see docs/measuring.md) [env METRIC]
   -- ARGS            passed to pytest, e.g. -- -k fsdp2 --mesh 2 --model dummy
   test               install what the tests need and run them (what .ci/run does)
 

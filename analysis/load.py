@@ -57,7 +57,9 @@ def frame_of_file(path: Path, data: dict[str, Any]) -> pd.DataFrame:
         times = record["round_times_s"]
         row["rounds"] = len(times)
         row["median_s"] = float(pd.Series(times).median()) if times else math.nan
-        row["cv"] = float(pd.Series(times).std(ddof=1) / pd.Series(times).mean()) if len(times) > 1 else math.nan
+        mean = float(pd.Series(times).mean()) if times else 0.0
+        # a metric that counts nothing (zero in every round) has no CV, nor has a single round
+        row["cv"] = float(pd.Series(times).std(ddof=1)) / mean if len(times) > 1 and mean > 0 else math.nan
         row["peak_rss_max_bytes"] = _max_known(record.get("peak_rss_bytes"))
         row["peak_cuda_max_bytes"] = _max_known(record.get("peak_cuda_bytes"))
         row["rss_growth_max_bytes"] = _max_known(record.get("rss_growth_per_save_bytes"))

@@ -34,7 +34,6 @@ import numpy as np
 
 from analysis.stats import CONFIDENCE, moderated_variance, t_quantile, t_two_sided_p
 
-DESIGNS = ("paired", "welch", "history", "none")
 MEDIAN_VARIANCE_FACTOR = math.pi / 2
 """var(median of N) is about pi/2 x var / N for normal samples (a little less for small N: conservative)."""
 

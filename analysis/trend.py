@@ -82,13 +82,6 @@ class Step:
         return self.after_s / self.before_s - 1
 
 
-def noise_sigma(values: np.ndarray) -> float:
-    """Run-to-run noise, robust to the steps themselves: MAD of successive differences / (0.6745 * sqrt 2).
-    Descriptive only: the step test needs no noise estimate."""
-    diffs = np.diff(values)
-    return float(np.median(np.abs(diffs - np.median(diffs))) / 0.6745 / math.sqrt(2)) if diffs.size else 0.0
-
-
 @lru_cache(maxsize=64)
 def _orders(n: int) -> tuple[np.ndarray, bool]:
     """The orders a segment of n runs is tested against, and whether they stand for all of them (up to EXACT_UP_TO

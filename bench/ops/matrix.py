@@ -18,7 +18,6 @@ API_OPS: dict[str, tuple[str, ...]] = {
     "null": ("noop",),
 }
 """Every api and its ops; each (api, op) has its Operation class in bench/ops/registry.py."""
-APIS = tuple(API_OPS)
 OPS = tuple(dict.fromkeys(op for ops in API_OPS.values() for op in ops))
 STATE_DICT_TYPES = ("sharded", "local", "full", None)
 DTYPES = {"float32": 4, "bfloat16": 2}

@@ -35,8 +35,6 @@ from bench.machine.launch_env import (AUTHKEY_VAR, LAUNCH_CONFIG_VAR, PARENT_HOS
                               process_group_env, read_launch_env)
 
 STOP_TIMEOUT_S = 10.0
-PYTEST_TERM_WAIT_S = 20.0
-"""How long rank 0 waits for pytest after passing on SIGTERM (torchrun sends SIGKILL 30 s after its SIGTERM)."""
 
 
 def _say(launch: LaunchEnv | None, text: str) -> None:
