@@ -35,7 +35,7 @@ class ParentPacer:
     def before_case(self, sequence: int, case_id: str) -> None:
         self._take(sequence, case_id)
 
-    def after_case(self) -> None:
+    def end_turn(self) -> None:
         self.client.end()
 
     def before_close(self) -> None:

@@ -13,4 +13,4 @@ METRIC = Metric(
             "stats": ("s", "summary of round_times_s: rounds, median, quartiles, min, max, mean, stddev, cv, rcv, "
                            "unstable")},
     rank_field="rank_times_s", round_field="round_times_s", stats_field="stats",
-    display=("ms", 1e3), column="median ms")
+    display=("ms", 1e3))

@@ -34,8 +34,8 @@ class RunPacer(Protocol):
     def before_case(self, sequence: int, case_id: str) -> None:
         """Until the case at this place in the run may start (its world start, setup and first block of rounds)."""
 
-    def after_case(self) -> None:
-        """The case is done and its record written: others may go."""
+    def end_turn(self) -> None:
+        """Done with this turn (the run info measured, or a case done and its record written): others may go."""
 
     def before_close(self) -> None:
         """Until the run may stop its worlds."""

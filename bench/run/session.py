@@ -118,7 +118,7 @@ class BenchSession:
     def end_turn(self) -> None:
         """After a case (its record written): a paced run lets the others go."""
         if self.pacer:
-            self.pacer.after_case()
+            self.pacer.end_turn()
 
     def source_checkpoint(self, model: str, mesh_shape: tuple[int, ...], dtype: str = "float32") -> Path:
         """The checkpoint of `model` in `dtype` saved by the world of `mesh_shape`, saved once per run on first need."""
