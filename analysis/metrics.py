@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.metrics import DEFAULT as DEFAULT_METRIC
-from bench.metrics import JUDGED, check_judged
+from bench.metrics import DEFAULT as DEFAULT_METRIC, JUDGED, check_judged
 
 METRICS = {name: (metric.round_field, metric.stats_field) for name, metric in JUDGED.items()}
 """metric -> (the record's rounds, its summary statistics)."""

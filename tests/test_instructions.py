@@ -1,5 +1,6 @@
-"""Instructions mode (bench/metrics/instructions.py): callgrind's dumps read right, a machine without valgrind refused in
-one line, and, where valgrind is installed, a rank under callgrind counting exactly the code between the toggles."""
+"""Instructions mode (bench/metrics/instructions.py): callgrind's dumps read right, a machine without valgrind
+refused in one line, and, where valgrind is installed, a rank under callgrind counting exactly the code between the
+toggles."""
 
 import json
 import os

@@ -17,9 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.config.selection import BadInput  # noqa: F401 (compare's modules take it from here too)
-from bench.metrics import DEFAULT as DEFAULT_METRIC
 from bench.machine.requirements import distribution, requirements
-from bench.metrics import JUDGED
+from bench.metrics import DEFAULT as DEFAULT_METRIC, JUDGED
 
 
 BAD_INPUT = 2

@@ -1,8 +1,8 @@
 """Compare two torch installations side by side in one run: `python -m bench.compare.run --a PY_A --b PY_B`.
 
 Both sides are ordinary runs of the suite (`PY -m pytest bench/ ...`), one per interpreter, started together and
-made to take turns (bench/compare/turns.py): within every case A measures a block of rounds, then B, then A again, so that
-drift of the machine falls on both alike. Each side writes a normal result file.
+made to take turns (bench/compare/turns.py): within every case A measures a block of rounds, then B, then A again,
+so that drift of the machine falls on both alike. Each side writes a normal result file.
 
 That is one pass, and the run makes several (`--passes`, default 4), each with fresh processes on both sides: a
 process keeps its own speed for its whole life (two processes of one torch can differ by tens of percent on a small

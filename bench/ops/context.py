@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import torch
 
 from bench.ops.matrix import DEFAULT_DTYPE, DTYPES
+
 SIMULATED_BACKEND = "fake"
 """The backend of a simulated world's process group (bench/rank/simulated.py): torch's fake process group."""
 

@@ -27,9 +27,9 @@ SIMULATED_RANK = 0
 dim 0."""
 SIMULATED_LABEL = "simulated (fake PG)"
 """How charts and tables name a record of a simulated world (one that is `simulated`)."""
-SIMULATED_MEANING = (f"one process played rank {SIMULATED_RANK} of a world of N ranks on torch's fake process group: it "
-                     "shards as at N ranks, so its rank-local work is real; collectives return at once, so their cost "
-                     "is in no figure")
+SIMULATED_MEANING = (f"one process played rank {SIMULATED_RANK} of a world of N ranks on torch's fake process "
+                     "group: it shards as at N ranks, so its rank-local work is real; collectives return at once, "
+                     "so their cost is in no figure")
 """What a simulated record is, said once: the schema, the summary and the report all say it in these words (how it
 is done: bench/rank/simulated.py)."""
 
