@@ -31,7 +31,8 @@ class Metric:
     fields: dict[str, tuple[str, str]]
     """The record fields it fills, name -> (unit, meaning); bench/results/schema.py describes them from here."""
     counters: bool = False
-    """Each round's value is a {counter: number} dict (kept as {counter: rounds x ranks}) instead of one number."""
+    """Each round's value is a {counter: number} dict, kept in the metric's one field as {counter: rounds x ranks},
+    instead of one number."""
     rank_field: str = ""
     """A number per round: the record's rounds x ranks."""
     round_field: str = ""
