@@ -18,7 +18,7 @@ import pytest
 
 from bench.metrics import instructions
 from bench.run.progress import Progress
-from bench.plugin.options import check_ranges, convert_numbers, round_overrides
+from bench.plugin.options import check_metric, check_ranges, convert_numbers, round_overrides
 from bench.worlds.external_pool import launched_meshes
 from bench.config.fault_cases import parse_faults, with_faults
 from bench.config.gpu_profile import limit_cases
@@ -43,6 +43,7 @@ CASE_FIELDS = ("api", "op", "state_dict_type", "options", "model", "mesh_shape")
 def _checked_selection(config: pytest.Config) -> Selection:
     """Everything the command line names, checked before anything runs; raises BadInput."""
     convert_numbers(config)
+    check_metric(config)  # before round_overrides, which gives instructions mode its own rounds
     overrides = round_overrides(config)
     meshes = launched_meshes(config.getoption("--mesh"), config.getoption("--world-size"))  # under a launcher
     selection = select(config.getoption("--profile"), config.getoption("--model"), meshes,

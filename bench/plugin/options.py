@@ -99,13 +99,16 @@ def instruction_rounds(overrides: dict) -> dict:
     return rounds | overrides
 
 
-def round_overrides(config: pytest.Config) -> dict:
-    """The round settings the command line overrides (instructions mode's own defaults under them); raises BadInput
-    for an unknown --metric."""
+def check_metric(config: pytest.Config) -> None:
+    """--metric names a metric a run can be judged on (bench/metrics); raises BadInput."""
     try:
         metrics.check_judged(config.getoption("--metric"))
     except ValueError as exc:
         raise BadInput(f"--metric: {exc}") from None
+
+
+def round_overrides(config: pytest.Config) -> dict:
+    """The round settings the command line overrides (instructions mode's own defaults under them)."""
     overrides = {name: config.getoption(option) for name, option in ROUND_OPTIONS
                  if config.getoption(option) is not None}
     return instruction_rounds(overrides) if config.getoption("--metric") == "instructions" else overrides
