@@ -1,4 +1,4 @@
-"""The command line: `python -m analysis compare|trend|report ...`.
+"""The command line: `python -m analysis compare|trend|report|nightly|export ...`.
 
 Exit codes: 0 done (compare: no flagged regression), 1 compare flagged a regression, 2 bad input (one line on
 stderr naming the file and the reason).
@@ -80,6 +80,11 @@ def _parser() -> argparse.ArgumentParser:
     nightly.add_argument("--pytest-status", type=int, help="the benchmark run's exit code (2 or more: broken)")
     nightly.add_argument("--report-dir", help="where the history report goes (default: no report)")
     nightly.add_argument("--threshold", type=parse_threshold, default=0.05)
+    export = commands.add_parser("export", help="result files in other tools' formats: pytorch-v3 (PyTorch's OSS "
+                                                 "benchmark database), github-action-benchmark, csv, parquet")
+    export.add_argument("files", nargs="*", help="result files, folders of them, globs, or compare folders")
+    export.add_argument("--format", help="pytorch-v3, github-action-benchmark, csv or parquet")
+    export.add_argument("-o", "--output", help="the file to write")
     for command in (compare, trend, report, nightly):
         command.add_argument("--metric", choices=tuple(METRICS), default=DEFAULT_METRIC,
                              help="the per-round measurement judged: wall time (default), cpu (the rank's CPU time, "
@@ -129,10 +134,20 @@ def run_nightly(args: argparse.Namespace) -> int:
     return code
 
 
+def run_export(args: argparse.Namespace) -> int:
+    from analysis.export import export
+
+    done, notes = export(args.files, args.format, args.output)  # checks its own arguments: one line each
+    for note in notes:
+        print(note, file=sys.stderr)
+    print(done)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handler = {"compare": run_compare, "trend": run_trend, "report": run_report,
-               "nightly": run_nightly}[args.command]
+               "nightly": run_nightly, "export": run_export}[args.command]
     try:
         return handler(args)
     except (ResultFileError, ValueError) as exc:
