@@ -91,6 +91,15 @@ def test_github_action_benchmark_entry_is_the_median_with_half_the_iqr(tmp_path,
     assert set(entries) == {f"{case_id} · {m}" for m in ("wall_time_ms", "cpu_time_ms", "peak_rss_mib")}
 
 
+def test_github_action_benchmark_range_is_the_records_own_iqr_where_it_has_one(tmp_path, capsys):
+    records = _records()
+    records[0]["stats"]["iqr_s"] = 0.0016  # pytest-benchmark's quartiles, which the summary table shows
+    run = rf.write(tmp_path / "run.json", rf.result(records))
+    _export(capsys, run, "--format", "github-action-benchmark", "-o", tmp_path / "gab.json")
+    entries = {e["name"]: e for e in json.loads((tmp_path / "gab.json").read_text())}
+    assert entries[f"{rf.case_fields(0)['case_id']} · wall_time_ms"]["range"] == "± 0.8"
+
+
 def test_github_action_benchmark_pools_runs_of_one_build_by_their_medians(tmp_path, capsys):
     for hours, scale in enumerate((1.0, 5 / 3, 4 / 3)):  # run medians 3, 5 and 4 ms
         _write_run(tmp_path / "runs" / f"run{hours}.json", [t * scale for t in ROUNDS_S], hours)
@@ -105,7 +114,8 @@ def test_github_action_benchmark_pools_runs_of_one_build_by_their_medians(tmp_pa
 
 
 def _compare_folder(root, label_b_torch="2.13.0+cpu"):
-    """A compare folder as compare mode leaves it: two passes of a and b, an incomplete third, its settled.json."""
+    """A compare folder as compare mode leaves it: two passes of a and b (and the log of their turns), an incomplete
+    third, its settled.json."""
     folder = root / "compare" / "20260101T000000Z_A_vs_B_x"
     for number in (1, 2, 3):
         for side, torch in (("a", "2.13.0+cpu"), ("b", label_b_torch)):
@@ -113,6 +123,7 @@ def _compare_folder(root, label_b_torch="2.13.0+cpu"):
                      rf.result(_records(), started_at=rf.run_at(number), torch_version=torch,
                                interleaved={"side": side, "block_rounds": 3}))
     (folder / "settled.json").write_text(json.dumps({"metric": "wall", "cases": {}}))
+    (folder / "pass01" / "turns.json").write_text(json.dumps([{"side": "a", "case": "x"}]))  # the pacing's log
     return folder
 
 

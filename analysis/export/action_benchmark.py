@@ -2,8 +2,9 @@
 `tool: customSmallerIsBetter`: an entry per case and metric, `{name, unit, value, range, extra}`.
 
 The action keeps one value per name and commit, so the runs of one build are summarised into one entry: the value
-is the median and the range half the interquartile range, of the rounds for one run, of the runs' medians for
-several (the run is the unit of replication: docs/statistics.md). A measure with one value (a memory round) has no
+is the median and the range half the interquartile range, of the rounds for one run (the record's own quartiles,
+pytest-benchmark's, which the summary table shows), of the runs' medians for several (quartiles interpolated
+linearly; the run is the unit of replication: docs/statistics.md). A measure with one value (a memory round) has no
 range. Runs of several builds, or of both sides of a compare folder, give an entry per build or side, its name
 ending in that build or side, so that builds are never pooled.
 """
@@ -37,10 +38,12 @@ def _summary(per_run: list[Measure]) -> tuple[float, float | None, str]:
     """value, half-IQR (None: a single value) and how they were taken."""
     spread = ", range ± half their interquartile range"
     if len(per_run) == 1:
-        values = per_run[0].values
-        if len(values) == 1:
-            return values[0], None, "one measurement"
-        return *median_half_iqr(values), f"median of {len(values)} rounds{spread}"
+        measure = per_run[0]
+        if len(measure.values) == 1:
+            return measure.values[0], None, "one measurement"
+        median, half_iqr = median_half_iqr(measure.values)
+        half_iqr = half_iqr if measure.iqr is None else measure.iqr / 2  # the record's own, as the summary shows
+        return median, half_iqr, f"median of {len(measure.values)} rounds{spread}"
     medians = [median_half_iqr(m.values)[0] for m in per_run]
     return *median_half_iqr(medians), f"median of the medians of {len(per_run)} runs{spread}"
 

@@ -38,6 +38,9 @@ class Measure:
     """What one value is."""
     per_rank: list[float | None] = field(default_factory=list)
     """Memory only: each rank's peak in `unit` (the value is their largest)."""
+    iqr: float | None = None
+    """Per-round metrics: the interquartile range of the values in `unit` from the record's own summary (its stats,
+    pytest-benchmark's quartiles: the figure the summary table shows); None where the record has none."""
 
 
 def _numbers(values: Any) -> list[float] | None:
@@ -58,8 +61,9 @@ def round_measures(record: dict[str, Any]) -> list[Measure]:
             continue
         unit, factor = metric.display
         export_name = ROUND_METRIC_NAMES.get(name) or f"{name}_{NOT_A_NAME.sub('_', unit).lower()}"
+        iqr = _numbers([(record.get(metric.stats_field) or {}).get("iqr_s")])
         measures.append(Measure(export_name, unit, [v * factor for v in rounds],
-                                RECORD_FIELDS[metric.round_field].meaning))
+                                RECORD_FIELDS[metric.round_field].meaning, iqr=iqr[0] * factor if iqr else None))
     return measures
 
 

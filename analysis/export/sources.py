@@ -12,20 +12,22 @@ from analysis.case_samples import PASS_FOLDER, pass_key
 from analysis.load import frame_of_runs, load_runs
 
 Run = tuple[Path, dict[str, Any]]
+SIDE_FILES = ("a.json", "b.json")
+"""A pass folder's result files, one per side (bench/compare/run.py); beside them turns.json, the pacing's log."""
 
 
-def _pass_folders(folder: Path) -> list[Path]:
-    """A compare folder's complete passes (an incomplete one is renamed passNN-incomplete and left out, as
-    `analysis compare 'pass[0-9][0-9]/a.json' ...` leaves it out)."""
-    return sorted(p for p in folder.iterdir() if p.is_dir() and PASS_FOLDER.match(p.name))
+def _pass_files(folder: Path) -> list[Path]:
+    """The result files of a compare folder's complete passes (an incomplete one is renamed passNN-incomplete and
+    left out, as `analysis compare 'pass[0-9][0-9]/a.json' ...` leaves it out)."""
+    passes = sorted(p for p in folder.iterdir() if p.is_dir() and PASS_FOLDER.match(p.name))
+    return [p / name for p in passes for name in SIDE_FILES if (p / name).is_file()]
 
 
 def expand_compare_folders(sources: Iterable[str | Path]) -> list[str | Path]:
-    """The sources, with each compare folder replaced by its pass folders (read as folders of result files)."""
+    """The sources, with each compare folder replaced by the result files of its passes."""
     expanded: list[str | Path] = []
     for source in sources:
-        passes = _pass_folders(Path(source)) if Path(source).is_dir() else []
-        expanded += passes or [source]
+        expanded += (_pass_files(Path(source)) if Path(source).is_dir() else []) or [source]
     return expanded
 
 
