@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from analysis.compare import CompareSettings, compare_runs
+from analysis.export import FORMATS as EXPORT_FORMATS, export
 from analysis.history import ORDERS
 from analysis.load import ResultFileError, load_frame, load_runs
 from analysis.metrics import DEFAULT_METRIC, METRICS
@@ -83,7 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export", help="result files in other tools' formats: pytorch-v3 (PyTorch's OSS "
                                                  "benchmark database), github-action-benchmark, csv, parquet")
     export.add_argument("files", nargs="*", help="result files, folders of them, globs, or compare folders")
-    export.add_argument("--format", help="pytorch-v3, github-action-benchmark, csv or parquet")
+    export.add_argument("--format", help=f"one of {', '.join(EXPORT_FORMATS)} (docs/result-format.md, \"Exports\")")
     export.add_argument("-o", "--output", help="the file to write")
     for command in (compare, trend, report, nightly):
         command.add_argument("--metric", choices=tuple(METRICS), default=DEFAULT_METRIC,
@@ -135,8 +136,6 @@ def run_nightly(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from analysis.export import export
-
     done, notes = export(args.files, args.format, args.output)  # checks its own arguments: one line each
     for note in notes:
         print(note, file=sys.stderr)
