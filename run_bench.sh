@@ -110,21 +110,58 @@ while (($#)); do
   shift
 done
 
+# Whether file descriptor $1 is a terminal for a spinner or a live bar, rather than a log that gets plain lines
+# (bench/run/terminal.py decides, for this script and the benchmark alike; it needs neither torch nor rich).
+live_terminal() { "$PYTHON" -m bench.run.terminal 3 3>&"$1" 2>/dev/null; }  # asked of a copy: 2 goes to /dev/null
+
+# Runs the command after $1 and says what the run waits for ($1): on a terminal a spinner, with the command's
+# output shown when it ends (so that it does not tangle with the spinner); in a log one plain line.
+waiting_for() {
+  local what=$1 output pid status=0 i=0 columns line
+  shift
+  if ! live_terminal 2; then
+    echo "run_bench.sh: $what..." >&2
+    "$@"
+    return
+  fi
+  columns=$(stty size <&2 2>/dev/null) && columns=${columns#* } && ((columns > 1)) || columns=80  # 0: size unknown
+  output=$(mktemp)
+  "$@" >"$output" 2>&1 &
+  pid=$!
+  # a command in the background ignores Ctrl-C: stop it here, and leave the line clean
+  trap 'kill "$pid" 2>/dev/null; wait "$pid" || true; printf "\r\e[2K" >&2; cat "$output" >&2; rm -f "$output"
+        exit 130' INT TERM
+  while kill -0 "$pid" 2>/dev/null; do
+    line="${SPINNER:i++%4:1} $what..."
+    printf '\r\e[2K%s' "${line:0:columns-1}" >&2  # one row: a wrapped line would not be erased
+    sleep 0.25
+  done
+  wait "$pid" || status=$?
+  trap - INT TERM
+  printf '\r\e[2K' >&2
+  cat "$output" >&2
+  rm -f "$output"
+  return "$status"
+}
+SPINNER='|/-\'
+
 install_deps() {  # what pyproject.toml lists, tests' extras included, for interpreter "$1"; never torch
   # torch is left out: pyproject's `torch>=2.4` would make pip put the newest torch into an interpreter that has
   # none (or replace a side's own in compare mode); install() below puts TORCH_SPEC where torch is missing.
-  local lacking
+  local lacking packages
   lacking=$("$1" -m bench.machine.requirements --tests --without torch) \
     || fail "$1 cannot tell what it lacks (it needs python 3.11 or newer)"
   if [[ -n $lacking ]]; then
-    echo "run_bench.sh: installing into $1: ${lacking//$'\n'/ }" >&2
-    echo "$lacking" | xargs "$1" -m pip install -q
+    readarray -t packages <<<"$lacking"
+    waiting_for "installing into $1: ${packages[*]}" "$1" -m pip install -q "${packages[@]}"
   fi
 }
 
 install() {
   if ! "$PYTHON" -c "import torch" 2>/dev/null; then
-    "$PYTHON" -m pip install -q "$TORCH_SPEC"
+    # the size of torch 2.13.0's CPU wheel for x86_64 (192 MB); CUDA builds bring CUDA's libraries too
+    waiting_for "installing $TORCH_SPEC into $PYTHON (about 190 MB for a CPU build, over 2 GB with CUDA)" \
+      "$PYTHON" -m pip install -q "$TORCH_SPEC"
   fi
   install_deps "$PYTHON"
 }
@@ -197,9 +234,17 @@ mkfifo "$private/output"
 # pytest runs in the background so that SIGTERM or Ctrl-C reach it through the trap below: it then stops its
 # worlds and leaves the result file marked incomplete (a background job of a script ignores SIGINT itself).
 # The full pytest-benchmark table goes to the log only: the summary below has one row per case.
-tee "$log" <"$private/output" | sed -u '/^-* benchmark /,$d' &
+view=(sed -u '/^-* benchmark /,$d')
+if live_terminal 1; then
+  # The benchmark draws its live progress bar on this terminal itself (fd 3, bench/run/progress_bar.py). Its plain
+  # lines (progress, and what it waits for) stay in the log; on the terminal the bar shows them. Each line that
+  # reaches the terminal first erases the bar's line, and the bar is drawn again below it.
+  export STATEDICT_BENCH_TERMINAL_FD=3
+  view=(sed -u -e '/^-* benchmark /,$d' -e '/^progress: /d' -e '/^statedict-bench: .*\.\.\.$/d' -e $'s/^/\r\e[2K/')
+fi
+tee "$log" <"$private/output" | "${view[@]}" &
 reader=$!
-"$PYTHON" -m bench --profile="$PROFILE" --benchmark-json="$out" "${extra[@]}" >"$private/output" 2>&1 &
+"$PYTHON" -m bench --profile="$PROFILE" --benchmark-json="$out" "${extra[@]}" 3>&1 >"$private/output" 2>&1 &
 pid=$!
 trap 'kill -TERM "$pid" 2>/dev/null' TERM INT
 set +e
@@ -212,6 +257,7 @@ done
 wait "$reader"
 set -e
 trap - TERM INT
+[[ -z ${STATEDICT_BENCH_TERMINAL_FD:-} ]] || printf '\e[?25h'  # the cursor back, even where the bar was not stopped
 if ((status == 2)) && [[ ! -s $out ]]; then  # bad input: pytest's one line says it all; leave no files
   rm -f "$out" "$log"
   exit 2

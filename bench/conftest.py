@@ -10,6 +10,7 @@ from bench.plugin.hooks import (  # noqa: F401
     pytest_configure,
     pytest_generate_tests,
     pytest_runtest_protocol,
+    pytest_runtestloop,
     pytest_sessionfinish,
     pytest_unconfigure,
     save_progress,

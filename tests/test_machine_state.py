@@ -1,5 +1,5 @@
 """The machine's state before a run: other processes' CPU, load, memory, governor; the busy warning in the output
-and the file; and the progress line of a run."""
+and the file. (The progress line of a run: tests/test_progress.py.)"""
 
 import json
 import os
@@ -9,7 +9,6 @@ import sys
 import psutil
 import pytest
 
-from bench.run.progress import Progress, format_duration
 from bench.machine.state import DRIVER_PID_ENV, assess, machine_state
 from tests.conftest import FAST, run_bench
 
@@ -74,25 +73,3 @@ def test_busy_warning_is_printed_and_stored_in_the_result_file(stranger, tmp_pat
     summary = subprocess.run([sys.executable, "-m", "bench.results.summary", str(out)], capture_output=True, text=True,
                              cwd=os.path.dirname(os.path.dirname(__file__)))
     assert f"warning: {state['warnings'][0]}" in summary.stdout
-
-
-def test_progress_counts_cases_and_estimates_the_time_left():
-    now = [100.0]
-    progress = Progress(total=4, every_s=30.0, clock=lambda: now[0])
-    now[0] = 110.0
-    assert progress.case_finished() is None  # 10 s since the start: not yet due
-    now[0] = 140.0
-    assert progress.case_finished() == "progress: 2/4 cases (50%), 0m40s elapsed, about 0m40s left"
-    now[0] = 150.0
-    assert progress.case_finished() is None
-    now[0] = 151.0
-    assert progress.case_finished() == "progress: 4/4 cases (100%), 0m51s elapsed"  # the last case always says so
-    assert format_duration(3725) == "1h02m"
-
-
-def test_a_run_prints_progress_lines(tmp_path):
-    done = run_bench(*FAST, "-k", "null or (fsdp2 and get_model and sharded)", "--progress-s", "0")
-    assert done.returncode == 0, done.stdout[-2000:]
-    lines = [line for line in done.stdout.splitlines() if line.startswith("progress: ")]
-    assert [line.split(" cases")[0] for line in lines] == ["progress: 1/3", "progress: 2/3", "progress: 3/3"]
-    assert "left" in lines[0] and "left" not in lines[-1]

@@ -7,6 +7,7 @@ options: bench/plugin/options.py). bench/conftest.py imports them, which is how 
 from __future__ import annotations
 
 import contextlib
+import functools
 import shutil
 import signal
 import sys
@@ -17,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from bench.metrics import instructions
-from bench.run.progress import Progress
+from bench.run.progress import Progress, ProgressDisplay
+from bench.run.terminal import make_display
 from bench.plugin.options import check_metric, check_ranges, convert_numbers, round_overrides
 from bench.worlds.external_pool import launched_meshes
 from bench.config.fault_cases import parse_faults, with_faults
@@ -38,7 +40,7 @@ _WRITER = pytest.StashKey[ResultWriter]()
 _PREVIOUS = pytest.StashKey[dict]()
 _ONLY = pytest.StashKey[set]()
 _SELECTED = pytest.StashKey[int]()
-_PROGRESS = pytest.StashKey[Progress]()
+_PROGRESS = pytest.StashKey[ProgressDisplay]()
 CASE_FIELDS = ("api", "op", "state_dict_type", "options", "model", "mesh_shape")
 def _checked_selection(config: pytest.Config) -> Selection:
     """Everything the command line names, checked before anything runs; raises BadInput."""
@@ -106,6 +108,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    _stop_progress(config)  # stopped already, unless pytest ended outside its test loop
     if _SELECTION in config.stash:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
@@ -144,13 +147,35 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_collection_finish(session: pytest.Session) -> None:
     session.config.stash[_SELECTED] = len(session.items)
     if _SELECTION in session.config.stash:
-        session.config.stash[_PROGRESS] = Progress(len(session.items), session.config.getoption("--progress-s"))
+        session.config.stash[_PROGRESS] = _progress_display(session.config, len(session.items))
     if not session.items and session.config.stash.get(_SELECTION, None):
         keyword = session.config.getoption("keyword") or ""
         resumed = " that the resumed file lacks" if session.config.getoption("--resume") else ""
         session.config.get_terminal_writer().line(
             f"statedict-bench: no case of profile {session.config.getoption('--profile')!r}{resumed} matches "
             f"the selection{f' -k {keyword!r}' if keyword else ''}", red=True)
+
+
+def _progress_display(config: pytest.Config, total: int) -> ProgressDisplay:
+    """A live bar on a terminal, plain lines in a log (bench/run/terminal.py make_display)."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    return make_display(Progress(total, config.getoption("--progress-s")), functools.partial(_say, config),
+                        reporter._tw if reporter else None,
+                        test_output_to_terminal=config.getoption("capture") == "no")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtestloop(session: pytest.Session):
+    try:
+        return (yield)
+    finally:  # also when the run fails or is interrupted: the terminal is left clean
+        _stop_progress(session.config)
+
+
+def _stop_progress(config: pytest.Config) -> None:
+    display = config.stash.get(_PROGRESS, None)
+    if display is not None:
+        display.stop()
 
 
 @pytest.fixture(scope="session")
@@ -168,7 +193,8 @@ def bench_session(request: pytest.FixtureRequest):
                            fsync=not request.config.getoption("--no-fsync"),
                            ceiling_bytes=request.config.getoption("--ceiling-mib") * 2**20,
                            first_sequence=len(done_case_ids(previous)) if previous else 0,
-                           host_memory_cap_bytes=None if cap is None else int(cap * 2**30))
+                           host_memory_cap_bytes=None if cap is None else int(cap * 2**30),
+                           waiting=request.config.stash[_PROGRESS].waiting)
     request.config.stash[_SESSION] = session
     _say(request.config, *(f"statedict-bench: warning: {warning}"
                            for warning in session.run_info["machine_state"]["warnings"]))
@@ -194,12 +220,12 @@ def _say(config: pytest.Config, *lines: str) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
-    result = yield
     progress = item.config.stash.get(_PROGRESS, None)
     if progress is not None:
-        line = progress.case_finished()
-        if line:
-            _say(item.config, line)
+        progress.case_started(item.callspec.id if hasattr(item, "callspec") else item.name)
+    result = yield
+    if progress is not None:
+        progress.case_finished()
     session = item.config.stash.get(_SESSION, None)
     if session is not None:
         # A paced run (compare mode) holds its turn until the case is reported and its file written, so that this

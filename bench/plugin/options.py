@@ -69,8 +69,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--only-cases", metavar="FILE", default=None,
                     help="run only the cases whose ids a JSON list in FILE names (compare mode's later passes)")
     group.addoption("--progress-s", default=30.0,
-                    help="print cases done out of the total and the time left at most this often (seconds, "
-                         "default 30; 0: after every case)")
+                    help="in a log, print cases done out of the total and the time left at most this often "
+                         "(seconds, default 30; 0: after every case); on a terminal a live bar shows them")
 
 
 def convert_numbers(config: pytest.Config) -> None:

@@ -130,6 +130,11 @@ def stop_checkpoint_process() -> None:
         process.__del__()  # torch's own shutdown: a terminate message, a join, SIGTERM if needed
 
 
+def process_group_backend() -> str:
+    """The backend a real world's ranks use (the parent names it when it starts them)."""
+    return "nccl" if torch.cuda.is_available() else "gloo"
+
+
 def rank_main(rank: int, world_size: int, mesh_shape: tuple[int, ...], store_port: int | None, conn,
               simulated: bool = False, placement: dict | None = None) -> None:
     """`placement`: the parent's choice of threads and pinning (bench/machine/placement.py), passed in because a rank
@@ -145,7 +150,7 @@ def rank_main(rank: int, world_size: int, mesh_shape: tuple[int, ...], store_por
         init_fake_process_group(rank, world_size)
     else:
         placed = apply_placement(rank, world_size, placement)
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        backend = process_group_backend()
         store = dist.TCPStore("127.0.0.1", store_port, world_size, is_master=False)
         dist.init_process_group(backend, store=store, rank=rank, world_size=world_size)
     ctx = make_context(rank, world_size, tuple(mesh_shape))

@@ -26,7 +26,7 @@ from bench.run.run_info import start_run_info
 from bench.rank.pacing import REWARM_ROUNDS, RunPacer, load_pacer
 from bench.results.wall_accounting import WallAccount, process_age_s
 from bench.results.outcome import CaseOutcome
-from bench.worlds.local import World, WorldStartError
+from bench.worlds.local import Waiting, World, WorldStartError, say_nothing
 
 
 class SourceCheckpointError(RuntimeError):
@@ -74,7 +74,8 @@ def _with_disk_note(message: str, folder: Path) -> str:
 class BenchSession:
     def __init__(self, profile: Profile, settings: RoundSettings, *, checkpoint_parent: str | None = None,
                  fsync: bool = True, ceiling_bytes: int = 256 * 2**20, first_sequence: int = 0,
-                 host_memory_cap_bytes: int | None = None) -> None:
+                 host_memory_cap_bytes: int | None = None, waiting: Waiting = say_nothing) -> None:
+        """`waiting(what)`: a context around each world's start that tells the user what the run waits for."""
         began = time.perf_counter()
         self._process_began = began - (process_age_s() or 0.0)
         self.account = WallAccount()
@@ -82,7 +83,8 @@ class BenchSession:
         self.account.add("startup", began - self._process_began)
         self.profile = profile
         self.settings = settings
-        self.pool = make_pool()  # a pool of local worlds, or the ranks a launcher started (bench/worlds/launched.py)
+        # a pool of local worlds, or the ranks a launcher started (bench/worlds/launched.py)
+        self.pool = make_pool(waiting)
         self.records: list[dict[str, Any]] = []
         self.first_sequence = first_sequence
         """Cases already in the file this run resumes: the new records are numbered after them."""

@@ -20,7 +20,7 @@ from typing import Any
 
 from bench.machine.launch_env import LaunchEnv
 from bench.results.outcome import CaseOutcome
-from bench.worlds.local import START_TIMEOUT_S, STOP_TIMEOUT_S, WorldStartError
+from bench.worlds.local import START_TIMEOUT_S, STOP_TIMEOUT_S, Waiting, WorldStartError, say_nothing
 from bench.worlds.replies import SIGNAL_CHECK_S, collect_replies, describe_exit, judge
 
 
@@ -31,8 +31,11 @@ def _envelope(message: dict[str, Any]) -> tuple[str, bytes]:
 
 
 class LaunchedRanks:
-    def __init__(self, launch: LaunchEnv, address_fd: int | None, parent_host: str, authkey: bytes) -> None:
+    def __init__(self, launch: LaunchEnv, address_fd: int | None, parent_host: str, authkey: bytes,
+                 waiting: Waiting = say_nothing) -> None:
         self.launch = launch
+        self.waiting = waiting
+        """The context the wait for the ranks' connections runs in (bench/worlds/local.py Waiting)."""
         self.world_size = launch.world_size
         self.rank_info: list[dict[str, Any]] = []
         """Each rank's hello: device, backend, dtype, threads, host, node and local rank, pids."""
@@ -71,7 +74,8 @@ class LaunchedRanks:
             fd, self._address_fd = self._address_fd, None
             with os.fdopen(fd, "w") as announce:
                 announce.write(json.dumps({"address": [self._parent_host, port]}) + "\n")
-            hellos = self._accept(listener, time.monotonic() + START_TIMEOUT_S)
+            with self.waiting(f"waiting for the {self.world_size} ranks {self.launch.launcher} started to connect"):
+                hellos = self._accept(listener, time.monotonic() + START_TIMEOUT_S)
         finally:
             listener.close()
         self._conns = [conn for conn, _ in hellos]

@@ -17,7 +17,7 @@ from bench.config.selection import BadInput, parse_mesh, split
 from bench.machine.launch_env import AUTHKEY_VAR, LAUNCH_CONFIG_VAR, LaunchEnv
 from bench.results.outcome import CaseOutcome
 from bench.worlds.external import LaunchedRanks
-from bench.worlds.local import WorldPool
+from bench.worlds.local import Waiting, WorldPool, say_nothing
 
 
 def launched_config() -> dict[str, Any] | None:
@@ -94,8 +94,8 @@ class LaunchedWorld:
 class LaunchedWorldPool(WorldPool):
     """WorldPool whose meshes of the launched world are served by the launched ranks."""
 
-    def __init__(self, ranks: LaunchedRanks, max_live_ranks: int = 12) -> None:
-        super().__init__(max_live_ranks)
+    def __init__(self, ranks: LaunchedRanks, max_live_ranks: int = 12, waiting: Waiting = say_nothing) -> None:
+        super().__init__(max_live_ranks, waiting)  # the waiting of the simulated worlds it starts here
         self.ranks = ranks
         self._views = {shape: LaunchedWorld(ranks, shape) for shape in ranks.launch.mesh_shapes}
 
@@ -131,12 +131,12 @@ class LaunchedWorldPool(WorldPool):
                 "lost": self.ranks.lost}
 
 
-def make_pool() -> WorldPool:
+def make_pool(waiting: Waiting = say_nothing) -> WorldPool:
     """The launched ranks' pool when a launcher started this run (bench/worlds/launched.py), else a pool of local
-    worlds."""
+    worlds. Their starts run in `waiting` (bench/worlds/local.py)."""
     config = launched_config()
     if config is None:
-        return WorldPool()
+        return WorldPool(waiting=waiting)
     launch = LaunchEnv(**{k: v for k, v in config.items() if k in LaunchEnv.__dataclass_fields__})
     return LaunchedWorldPool(LaunchedRanks(launch, config["address_fd"], config["parent_host"],
-                                           bytes.fromhex(os.environ[AUTHKEY_VAR])))
+                                           bytes.fromhex(os.environ[AUTHKEY_VAR]), waiting), waiting=waiting)

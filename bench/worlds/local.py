@@ -8,9 +8,11 @@ world is torn down and started afresh on next use.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import multiprocessing as mp
 import time
+from collections.abc import Callable
 from typing import Any
 
 from bench.metrics import instructions
@@ -24,12 +26,22 @@ START_TIMEOUT_S = 180.0
 STOP_TIMEOUT_S = 10.0
 
 
+Waiting = Callable[[str], contextlib.AbstractContextManager]
+"""`waiting(what)`: a context the pool's worlds start in, which tells the user what the run waits for (a spinner on
+a terminal, a line in a log: bench/run/progress.py)."""
+
+
+def say_nothing(what: str) -> contextlib.AbstractContextManager:
+    """The `waiting` of a pool whose user watches no output (the tests' own worlds)."""
+    return contextlib.nullcontext()
+
+
 class WorldStartError(RuntimeError):
     """The ranks did not all come up."""
 
 
 class World:
-    def __init__(self, mesh_shape: tuple[int, ...], simulated: bool = False) -> None:
+    def __init__(self, mesh_shape: tuple[int, ...], simulated: bool = False, waiting: Waiting = say_nothing) -> None:
         self.mesh_shape = tuple(mesh_shape)
         self.world_size = math.prod(self.mesh_shape)
         self.simulated = simulated
@@ -42,12 +54,27 @@ class World:
         self._procs: list[mp.Process] = []
         self._conns: list[Any] = []
         self._store = None
+        self._waiting = waiting
 
     @property
     def alive(self) -> bool:
         return bool(self._procs) and all(p.is_alive() for p in self._procs)
 
     def start(self) -> None:
+        with self._waiting(f"starting {self.description()}"):
+            self._start()
+
+    def description(self) -> str:
+        """`a world of 4 ranks (2x2, gloo)`, `a simulated world of 1024 ranks (one process)`."""
+        from bench.rank.main import process_group_backend
+
+        ranks = f"{self.world_size} rank{'s' if self.world_size > 1 else ''}"
+        if self.simulated:
+            return f"a simulated world of {ranks} (one process)"
+        mesh = f"{self.mesh_label}, " if len(self.mesh_shape) > 1 else ""
+        return f"a world of {ranks} ({mesh}{process_group_backend()})"
+
+    def _start(self) -> None:
         import torch.distributed as dist
 
         from bench.machine.placement import placement
@@ -170,15 +197,16 @@ class WorldPool:
     uses no CPU, so several may live at once: a resharding load needs the world that saved its checkpoint as well
     as its own. Beyond `max_live_ranks` ranks the least recently used world is stopped."""
 
-    def __init__(self, max_live_ranks: int = 12) -> None:
+    def __init__(self, max_live_ranks: int = 12, waiting: Waiting = say_nothing) -> None:
         self.max_live_ranks = max_live_ranks
+        self.waiting = waiting
         self._live: dict[tuple[int, ...], World] = {}
         """In order of last use, least recent first."""
         self.retired: list[World] = []
 
     def get(self, mesh_shape: tuple[int, ...], simulated: bool = False) -> World:
         key = _key(mesh_shape, simulated)
-        world = self._live.pop(key, None) or World(tuple(mesh_shape), simulated)
+        world = self._live.pop(key, None) or World(tuple(mesh_shape), simulated, self.waiting)
         while self._live and (sum(w.process_count for w in self._live.values()) + world.process_count
                               > self.max_live_ranks):
             self._retire(next(iter(self._live)))
