@@ -51,8 +51,9 @@ def rank_rows(rank_times_s: Any) -> list[Row]:
     return rows
 
 
-def phase_rows(phases_s: Any) -> tuple[list[Row], dict[str, str]]:
-    """A row per rank: the median over rounds of each phase (ms), stacked; and the phases' colours."""
+def phase_rows(phases_s: Any, cover: Any = None) -> tuple[list[Row], dict[str, str]]:
+    """A row per rank: the median over rounds of each phase (ms), stacked, and the share of the rank's round time
+    the phases cover (the record's phases_cover); and the phases' colours."""
     if not isinstance(phases_s, dict) or not phases_s:
         return [], {}
     names = sorted(phases_s)
@@ -64,7 +65,9 @@ def phase_rows(phases_s: Any) -> tuple[list[Row], dict[str, str]]:
             values = _numbers([row[rank] for row in phases_s[name] if rank < len(row)])
             if values:
                 segments.append((name, 1e3 * float(np.median(values))))
-        rows.append(Row(f"rank {rank}", segments=segments))
+        covered = _numbers(cover)[rank] if rank < len(_numbers(cover)) else None
+        rows.append(Row(f"rank {rank}" + (f": phases cover {covered:.0%}" if covered is not None else ""),
+                        segments=segments))
     return rows, {name: PHASE_COLOURS[i % len(PHASE_COLOURS)] for i, name in enumerate(names)}
 
 
@@ -100,7 +103,7 @@ def _charts(case: pd.Series, runs: pd.DataFrame) -> list[str]:
     if ranks:
         charts.append(figure("ranks", *_svg("Which rank is slowest? Round times per rank", ranks,
                                             "round time of the rank (ms)", {"rounds": api_colour(api)})))
-    phases, colours = phase_rows(case.get("phases_s"))
+    phases, colours = phase_rows(case.get("phases_s"), case.get("phases_cover"))
     if phases:
         charts.append(figure("phases", *_svg("Where does a round's time go? Phases, median over rounds", phases,
                                              "time (ms, stacked)", colours)))
@@ -128,15 +131,22 @@ def _facts_table(case: pd.Series) -> str:
              ("options", case.get("options_label")), ("model", case.get("model")),
              ("world", f"{case.get('world_size')} ranks, mesh {case.get('mesh')}"
                        + (" (simulated)" if case.get("simulated") else "")),
-             ("status", case["status"]), ("correct", case.get("correct")),
+             ("status", case["status"]),
+             ("correct", {True: "yes", False: "NO"}.get(case.get("correct"), "not checked")),
              ("median round", f"{fmt_number(case.get('median_s'), 3, 1e3)} ms over {len(times)} rounds "
                               f"(IQR {fmt_number(q1, 3, 1e3)}-{fmt_number(q3, 3, 1e3)} ms, min "
                               f"{fmt_number(min(times, default=None), 3, 1e3)}, "
                               f"max {fmt_number(max(times, default=None), 3, 1e3)})"),
              ("memory", "peak host: the op's peak resident memory over that before it; state held: the bytes of "
                         "the rank's state dict"),
-             ("bytes", f"{case.get('bytes_global')} global"), ("message", message[:2000] or "-")]
+             ("bytes", _bytes(case.get("bytes_global"))), ("message", message[:2000] or "-")]
     return html_table(["what", "value"], [[k, "-" if v is None else v] for k, v in facts], "case-facts")
+
+
+def _bytes(value: Any) -> str:
+    if not isinstance(value, (int, float)) or not math.isfinite(value):
+        return "-"
+    return f"{int(value):,} bytes of state in all ({value / 1e6:.1f} MB)"
 
 
 def _comparison_table(row: pd.Series | None) -> str:

@@ -26,7 +26,7 @@ DECADES_FOR_LOG = 1.5
 """Log scale when the largest value is more than 10**1.5 (about 30) times the smallest."""
 DPI = 100
 PLAIN = FuncFormatter(lambda value, _: f"{value:g}")
-MDE_TICKS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
+MDE_TICKS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000)
 MAX_RUN_LABELS = 15
 """Up to this many runs, the trend's x axis names each run; beyond, it counts them."""
 
@@ -114,6 +114,8 @@ def mde_chart(cases: pd.DataFrame, threshold: float) -> plt.Figure:
         ax.hist(values, bins=bins, stacked=True, color=[api_colour(a) for a in apis], label=list(apis))
         ax.set_xscale("log")
         ticks = [t for t in MDE_TICKS if bins[0] <= t <= bins[-1]]
+        if len(ticks) > 6:  # over many decades 1, 2, 5 crowd: powers of ten
+            ticks = [t for t in ticks if str(t).strip("0") == "1"]
         ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
         ax.minorticks_off()
         ax.legend(title="api", fontsize=8, loc="upper right")

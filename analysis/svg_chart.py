@@ -80,12 +80,12 @@ def _row_marks(row: Row, y: float, scale: Scale, colours: dict[str, str]) -> lis
         start += value
     for i, value in enumerate(row.dots):
         marks.append(f'<circle data-series="{html.escape(row.dot_series)}" cx="{scale.x(value):.1f}" '
-                     f'cy="{y + (i % 5 - 2) * 2:.1f}" r="2.6" fill="{colours[row.dot_series]}" fill-opacity="0.55"/>')
-    if row.summary:
+                     f'cy="{y + (i % 5 - 2) * 1.6:.1f}" r="2.6" fill="{colours[row.dot_series]}" fill-opacity="0.6"/>')
+    if row.summary:  # drawn over the dots: a bar through the row's middle from low to high, a tick at the median
         low, median, high = (scale.x(v) for v in row.summary)
         marks.append(f'<g data-series="median and IQR" stroke="black"><line x1="{low:.1f}" x2="{high:.1f}" '
-                     f'y1="{y + 9:.1f}" y2="{y + 9:.1f}" stroke-width="2"/><line x1="{median:.1f}" x2="{median:.1f}" '
-                     f'y1="{y - 9:.1f}" y2="{y + 11:.1f}" stroke-width="2.5"/></g>')
+                     f'y1="{y:.1f}" y2="{y:.1f}" stroke-width="1.5" stroke-opacity="0.7"/><line x1="{median:.1f}" '
+                     f'x2="{median:.1f}" y1="{y - 8:.1f}" y2="{y + 8:.1f}" stroke-width="2.5"/></g>')
     return marks
 
 
