@@ -41,6 +41,8 @@ class Panel:
     series: list[Series]
     shared: str = ""
     """What every line of the panel shares, said once under its title."""
+    ylabel: str = ""
+    """The y axis's label with its unit, where it is the panel's own (else the figure's)."""
 
 
 def packed(groups: list[list[T]], size: int = MAX_SERIES) -> list[list[T]]:
@@ -64,11 +66,15 @@ def shade(colour: str, amount: float) -> str:
 
 
 def _draw_series(ax: plt.Axes, panel: Panel) -> None:
+    """The panel's lines, on the y scale already set: on a log one a zero (a peak of no page) has no place, and is
+    left out rather than drawn as a plunge to the axis."""
     seen: dict[str, int] = {}
+    log = ax.get_yscale() == "log"
     for i, line in enumerate(panel.series):
         k = seen[line.api] = seen.get(line.api, -1) + 1
         colour = shade(api_colour(line.api), SHADES[k % len(SHADES)])
-        ax.plot(line.x, line.y, marker=MARKERS[i % len(MARKERS)], markersize=5, linewidth=1.3, color=colour,
+        y = [v if v > 0 or not log else np.nan for v in line.y]
+        ax.plot(line.x, y, marker=MARKERS[i % len(MARKERS)], markersize=5, linewidth=1.3, color=colour,
                 linestyle="--" if line.simulated else "-", markerfacecolor="white" if line.simulated else colour,
                 label=line.name + (" (simulated)" if line.simulated else ""))
         for x, text in line.marks:
@@ -77,7 +83,7 @@ def _draw_series(ax: plt.Axes, panel: Panel) -> None:
                         xytext=(2, -10), textcoords="offset points")
 
 
-def small_multiples(question: str, panels: list[Panel], *, xlabel: str, ylabel: str, ranks_axis: bool = True,
+def small_multiples(question: str, panels: list[Panel], *, xlabel: str, ylabel: str = "", ranks_axis: bool = True,
                     xticks: tuple[list[float], list[str]] | None = None) -> plt.Figure:
     """The figure of `panels` under the title `question`. `ranks_axis`: x is a rank count, on a log-2 scale with a
     tick at every count present; else x is linear, with `xticks` (positions, labels) where given."""
@@ -89,8 +95,8 @@ def small_multiples(question: str, panels: list[Panel], *, xlabel: str, ylabel: 
     for ax in axes.flat[len(panels):]:
         ax.set_visible(False)
     for ax, panel in zip(axes.flat, panels):
-        _draw_series(ax, panel)
         set_scale(ax, [v for s in panel.series for v in s.y])
+        _draw_series(ax, panel)
         xs = sorted({float(x) for s in panel.series for x in s.x})
         if ranks_axis:
             ax.set_xscale("log", base=2)
@@ -100,7 +106,7 @@ def small_multiples(question: str, panels: list[Panel], *, xlabel: str, ylabel: 
             ax.set_xticks(*xticks, rotation=30, ha="right", fontsize=7)
         ax.set_title(panel.title + (f"\n{panel.shared}" if panel.shared else ""), fontsize=9)
         ax.set_xlabel(xlabel, fontsize=8)
-        ax.set_ylabel(ylabel, fontsize=8)
+        ax.set_ylabel(panel.ylabel or ylabel, fontsize=8)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0.0, -0.2), frameon=False, borderaxespad=0.0)
     fig.suptitle(question, fontsize=12)

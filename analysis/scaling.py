@@ -1,11 +1,10 @@
 """Cost against ranks, generic over cases: for each (api, op), one figure per cost (time, peak host memory) with a
 panel per model, one line per variant (state-dict type, options, mesh dimensions, simulated or real), each line's
-fitted growth exponent in its legend entry (analysis.growth); and the figures at the largest simulated world size."""
+fitted growth exponent in its legend entry (analysis.growth). The report's sections: analysis/scaling_section.py."""
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 import pandas as pd
@@ -24,8 +23,10 @@ class Cost:
     """One cost the scaling section charts: a column of the scaling frame, its unit, and how the question says it."""
 
     column: str
-    unit: str
+    label: str
+    """The y axis's label, with {unit} where the cost is in bytes (MiB or KiB, per panel as its values need)."""
     words: str
+    in_bytes: bool = False
 
 
 def scaling_frame(frame: pd.DataFrame) -> pd.DataFrame:
@@ -38,19 +39,23 @@ def scaling_frame(frame: pd.DataFrame) -> pd.DataFrame:
                      mesh_dims=[len(m) if isinstance(m, list) else 1 for m in ok["mesh_shape"]])
 
 
+TIME = Cost("median_ms", "median round time (ms)", "time")
+MEMORY = Cost("peak_rss_max_bytes", "peak host memory ({unit}, largest rank)", "peak host memory", in_bytes=True)
+
+
 def costs(ok: pd.DataFrame) -> list[Cost]:
-    """Time always; peak host memory where some case has it, in MiB or KiB as its values need."""
-    result = [Cost("median_ms", "median round time (ms)", "time")]
+    """Time always; peak host memory where some case has it."""
     peaks = ok["peak_rss_max_bytes"] if "peak_rss_max_bytes" in ok else pd.Series(dtype=float)
-    if (peaks > 0).any():
-        unit, _ = memory_unit(peaks)
-        result.append(Cost(f"peak_rss_{unit}", f"peak host memory ({unit}, largest rank)", "peak host memory"))
-    return result
+    return [TIME, MEMORY] if (peaks > 0).any() else [TIME]
 
 
-def with_memory_units(ok: pd.DataFrame) -> pd.DataFrame:
-    peaks = ok["peak_rss_max_bytes"] if "peak_rss_max_bytes" in ok else pd.Series(math.nan, index=ok.index)
-    return ok.assign(peak_rss_MiB=peaks / 2**20, peak_rss_KiB=peaks / 2**10)
+def in_units(panel: Panel, cost: Cost) -> Panel:
+    """The panel with its y axis label; a cost in bytes in MiB or KiB, as the panel's values need."""
+    if not cost.in_bytes:
+        return replace(panel, ylabel=cost.label)
+    unit, divisor = memory_unit([v for line in panel.series for v in line.y])
+    series = [replace(line, y=[v / divisor for v in line.y]) for line in panel.series]
+    return replace(panel, series=series, ylabel=cost.label.format(unit=unit))
 
 
 @dataclass
@@ -106,8 +111,8 @@ def scaling_figures(ok: pd.DataFrame, cost: Cost, chart: Callable[[str, Any], st
             continue
         panels = []
         for model, model_rows in rows.groupby(rows["model"].fillna("no model"), sort=True):
-            panels += panels_of(str(model), variant_lines(model_rows, cost.column))
+            panels += [in_units(panel, cost) for panel in panels_of(str(model), variant_lines(model_rows, cost.column))]
         question = f"How does {op}'s {cost.words} grow with ranks? ({api})"
         figures.append(chart(f"scaling_{cost.words.split()[-1]}_{api}_{op}", small_multiples(
-            question, panels, xlabel="world size (ranks, log scale)", ylabel=cost.unit)))
+            question, panels, xlabel="world size (ranks, log scale)")))
     return figures

@@ -14,14 +14,14 @@ from analysis.html_page import Page, html_table, note
 from analysis.labels import SEPARATOR, short_names
 from analysis.panel_charts import Panel, Series, small_multiples
 from analysis.render import fmt_number
-from analysis.scaling import costs, scaling_figures, scaling_frame, variant_lines, with_memory_units
+from analysis.scaling import costs, scaling_figures, scaling_frame, variant_lines
 from bench.results.schema import SIMULATED_LABEL, SIMULATED_MEANING
 
 STATE_DICT_OPS = ("get_model", "get_optim", "set_model", "set_optim")
 
 
 def scaling(page: Page, frame: pd.DataFrame) -> None:
-    ok = with_memory_units(scaling_frame(frame))
+    ok = scaling_frame(frame)
     if ok.empty:
         page.section("Scaling", note("No timed case in this run."), anchor="scaling")
         return
@@ -79,17 +79,18 @@ def largest_simulated(ok: pd.DataFrame) -> str:
     """A row per simulated variant at its largest world size: time, peak memory, growth exponents, the op's
     figures."""
     rows, extras = [], []
-    unit, _ = memory_unit(ok["peak_rss_max_bytes"])
+    unit, divisor = memory_unit(ok["peak_rss_max_bytes"])
     for (api, op, model), group in ok.groupby(["api", "op", ok["model"].fillna("no model")], sort=True):
         times = variant_lines(group, "median_ms")
-        memory = {line.key: line for line in variant_lines(group, f"peak_rss_{unit}")}
+        memory = {line.key: line for line in variant_lines(group, "peak_rss_max_bytes")}
         _, names = short_names([line.described for line in times])
         for line, name in zip(times, names):
             figures = _extra_figures(line.largest)
             extras += [figure for figure in figures if figure not in extras]
             rows.append(([f"{api}{SEPARATOR}{op}", model, name, f"{int(line.largest['world_size']):,}",
                           fmt_number(line.largest["median_ms"], 3), _growth(line.fit),
-                          fmt_number(line.largest[f"peak_rss_{unit}"], 1), _growth(memory[line.key].fit)], figures))
+                          fmt_number(line.largest["peak_rss_max_bytes"] / divisor, 1), _growth(memory[line.key].fit)],
+                         figures))
     header = ["api · op", "model", "variant", "ranks", "median ms", "time growth", f"peak host {unit}",
               "memory growth"]
     cells = [row + [f"{figures[name]:,.0f}" if name in figures else "-" for name in extras] for row, figures in rows]
@@ -104,7 +105,7 @@ def simulated_scale(page: Page, frame: pd.DataFrame) -> None:
     if sim.empty:
         page.section(title, note("No simulated case in this run."), anchor="simulated")
         return
-    ok = with_memory_units(scaling_frame(sim))
+    ok = scaling_frame(sim)
     body = [note(f"{SIMULATED_MEANING[0].upper()}{SIMULATED_MEANING[1:]}: the gather of plans to the coordinator is "
                  "not in these times either. Their lines are in the Scaling section's figures (dashed).")]
     if not ok.empty:
