@@ -5,8 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
+
 from analysis import report_sections as sections
+from analysis import scaling_section
+from analysis.case_page import write_case_pages
 from analysis.compare import CompareSettings, compare_frames
+from analysis.glance import first_screen
 from analysis.html_page import Page
 from analysis.load import ResultFileError, concat_frames, frame_of_file, frame_of_runs, load_runs
 from analysis.metrics import DEFAULT_METRIC
@@ -42,20 +47,31 @@ def write_report(results: str | Path | list[Path], out_dir: str | Path, *,
     compared = concat_frames(frames) if all_runs else frame  # the frames read above, not read again
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    page = Page(out, f"statedict-bench report: {latest_path.name}")
-    sections.run_summary(page, latest_path, latest["run"], frame)
     comparison = None
     if base_frame is not None and not base_frame.empty and not compared.empty:
         comparison = compare_frames(base_frame, compared, CompareSettings(threshold=threshold))
         if labels:
             comparison.summary["labels"] = labels
+    runs_of_cases = concat_frames([side_frame(base_frame, "baseline"), side_frame(compared, "reported")])
+    case_pages = write_case_pages(out, frame, runs_of_cases, comparison.cases if comparison else None)
+    page = Page(out, f"statedict-bench report: {latest_path.name}", case_pages)
+    glance = first_screen(latest_path, latest["run"], frame, comparison, base_path, case_pages, page.chart)
     sections.regressions(page, comparison, base_path)
     sections.trends(page, [f for f in frames if not f.empty], metric)
-    sections.scaling(page, frame)
-    sections.simulated_scale(page, frame)
+    scaling_section.scaling(page, frame)
+    scaling_section.simulated_scale(page, frame)
     sections.ceilings(page, latest["run"], frame)
     sections.memory(page, frame)
     sections.instability(page, frame)
+    sections.run_summary(page, latest_path, latest["run"], frame)
     path = out / "report.html"
-    path.write_text(page.html())
+    path.write_text(page.html(glance))
     return path
+
+
+def side_frame(frame: pd.DataFrame | None, side: str) -> pd.DataFrame:
+    """The rows of one side of the report's comparison, marked with it (the case pages' runs)."""
+    if frame is None or frame.empty:
+        return pd.DataFrame()
+    rows = frame[["case", "run_file", "run_label", "round_times_s"]].assign(side=side)
+    return rows.drop_duplicates(["case", "run_file"])

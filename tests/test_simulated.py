@@ -5,6 +5,8 @@ must grow with the rank count; the quick profile must hold the cases; the analys
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -117,14 +119,15 @@ def test_report_labels_simulated_cases_and_charts_planner_cost(tmp_path):
     from analysis.report import write_report
 
     page = write_report(_simulated_file(tmp_path), tmp_path / "out").read_text()
-    section = page[page.index("<h2>Simulated scale: simulated (fake PG)"):]
-    assert 'alt="planner_cost"' in section and 'alt="simulated_state_dicts"' in section
-    assert (tmp_path / "out" / "planner_cost.png").read_bytes().startswith(b"\x89PNG")
-    table = section[section.index('id="planner-cost"'):section.index("</table>")]
+    section = page[page.index('<h2 id="simulated">Simulated scale: simulated (fake PG)'):]
+    table = section[section.index('id="planner-cost"'):]
+    table = table[:table.index("</table>")]
     assert "<td>1024</td>" in table and "20,480" in table  # ranks and the global plan's items
-    # the real scaling curves hold only the real case
-    scaling = page[page.index("<h2>Scaling"):page.index("<h2>Simulated scale")]
-    assert "one world size" in scaling
+    # the scaling figures draw the simulated lines dashed and say so in their legends, beside the real ones
+    scaling = page[page.index('<h2 id="scaling">'):page.index('<h2 id="simulated">')]
+    assert 'data-name="scaling_time_dcp_plan"' in scaling and 'data-name="scaling_time_fsdp2_get_model"' in scaling
+    assert (tmp_path / "out" / "scaling_time_dcp_plan.png").read_bytes().startswith(b"\x89PNG")
+    assert re.search(r"N\^(0\.9\d|1\.0\d) \[[^]]+\] \(simulated\)", scaling)  # planning time grows as 1e-4 s x N
 
 
 def test_frame_and_summary_mark_simulated_rows(tmp_path):
