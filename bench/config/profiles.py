@@ -100,7 +100,12 @@ SCALE_SIMULATIONS = (
     Simulation(kind="planning", models=("llama3_8b",), ranks=(256, 1024), layout="hsdp", group=64,
                ops=("plan_load",)),
 )
-SCALE_MODELS = tuple(dict.fromkeys(model for simulation in SCALE_SIMULATIONS for model in simulation.models))
+QUICK_SCALE_POINTS = (
+    Simulation(kind="state_dict", models=("llama3_8b",), ranks=(4096,), ops=("get_model", "get_optim")),
+    Simulation(kind="planning", models=("llama3_405b_l1",), ranks=(1024,), ops=("plan_local", "plan_load")),
+)
+"""A few points of the scale profile in the quick one: a real 8B's state dicts at 4096 ranks, and one 405B block's
+planning at 1024 ranks, loaded as saved and resharded from 512."""
 
 PROFILES = {
     "quick": Profile(name="quick", mesh_shapes=CPU_MESHES,
@@ -108,6 +113,7 @@ PROFILES = {
                      # the dummy models' few kB would time only DCP's fixed costs; one even, one uneven model
                      checkpoint_models=("transformer_1m", "mlp_1m_uneven"),
                      simulated_fsdp2_ranks=(1024,), simulated_plan_ranks=(8, 256, 1024),
+                     simulations=QUICK_SCALE_POINTS,
                      rounds=RoundSettings(warmup_rounds=1, min_rounds=5, max_rounds=30, budget_s=0.15)),
     "nightly": Profile(name="nightly", mesh_shapes=CPU_MESHES,
                        models=("dummy", "dummy_uneven", "transformer_1m", "transformer_1m_uneven", "mlp_1m",
@@ -124,7 +130,7 @@ PROFILES = {
                                          case_timeout_s=600.0)),
     # Real model shapes at the sizes users run, by simulation (docs/simulated.md); <= 15 minutes and 8 GiB here.
     "scale": Profile(name="scale", mesh_shapes=((4,),), models=("llama3_debug",), checkpoint_models=(),
-                     simulated_models=SCALE_MODELS, simulations=SCALE_SIMULATIONS, host_memory_cap_gb=8.0,
+                     simulations=SCALE_SIMULATIONS, host_memory_cap_gb=8.0,
                      # the scale profile's figures are medians along a rank axis, fitted for growth: 3 rounds each
                      rounds=RoundSettings(warmup_rounds=1, min_rounds=3, max_rounds=10, budget_s=0.3,
                                           case_timeout_s=600.0)),

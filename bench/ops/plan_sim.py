@@ -65,6 +65,8 @@ def plan_for_rank(local_plan: SavePlan, dtensors: dict[str, DTensor], rank: int,
             continue
         sizes, offsets = _shard_geometry(tuple(tensor.shape), tuple(tensor.placements),
                                          mesh_shape or tuple(tensor.device_mesh.shape), rank)
+        # objects of this item's own, as DCP makes them: pickling (the bytes a gather carries) then counts each once
+        sizes, offsets = torch.Size(sizes), torch.Size(offsets)
         data = item.tensor_data
         items.append(WriteItem(index=MetadataIndex(item.index.fqn, offsets), type=item.type,
                                tensor_data=TensorWriteData(chunk=ChunkStorageMetadata(offsets=offsets, sizes=sizes),

@@ -119,7 +119,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     cases = with_dtypes(limit_cases(cases, profile.limited_models), selection.dtypes)
     cases = with_faults(cases, parse_faults(metafunc.config.getoption("--fault")))
     cases += simulated_cases(selection.simulated_models, profile.simulated_fsdp2_ranks, profile.simulated_plan_ranks)
-    cases += scale_cases(profile.simulations, selection.simulated_models)
+    cases += scale_cases(profile.simulations, selection.scale_models)
     metafunc.parametrize(CASE_FIELDS, [(c.api, c.op, c.state_dict_type, c.options_dict, c.model, c.mesh_shape)
                                        for c in cases], ids=[c.id for c in cases])
 
