@@ -47,7 +47,7 @@ class Profile:
     rounds: RoundSettings
     """How long each case is measured."""
     checkpoint_models: tuple[str, ...] | None = None
-    """Models of the checkpoint (DCP, torch.save to files) cases; None: all of `models`."""
+    """Models of the checkpoint (DCP, torch.save to files) cases; None: all of `models`; empty: none."""
     dtypes: tuple[str, ...] = ()
     """Parameter dtypes: every case with a model is measured once per dtype, with a case option `dtype`. Empty:
     float32 without that option, so that the case ids of the float32-only profiles stay what they were."""

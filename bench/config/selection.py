@@ -127,7 +127,8 @@ def select(profile_name: str, models: list[str], meshes: list[str], world_size: 
         models = chosen or list(profile.models)
         for model in models:
             model_entry(model)
-        checkpoint_models = chosen or list(profile.checkpoint_models or profile.models)
+        profile_checkpoint_models = profile.models if profile.checkpoint_models is None else profile.checkpoint_models
+        checkpoint_models = chosen or list(profile_checkpoint_models)
     except (UnknownProfileError, UnknownModelError) as exc:
         raise BadInput(str(exc)) from None
     shapes = [parse_mesh(m) for m in split(meshes)]
