@@ -17,17 +17,30 @@ from torch import nn
 from models.zoo import ModelSpec
 
 
-def full_value(name: str, shape: torch.Size, dtype: torch.dtype, seed: int) -> torch.Tensor:
-    """The unsharded initial value of parameter `name`, on CPU."""
-    generator = torch.Generator().manual_seed(seed * 1_000_003 + zlib.crc32(name.encode()))
+def _uniform(name: str, shape: torch.Size, global_shape: torch.Size, dtype: torch.dtype,
+             generator_seed: int) -> torch.Tensor:
+    """Values of the scale a parameter named `name` of `global_shape` gets: norms 1, biases small, weights
+    1/sqrt(fan_in)."""
     leaf = name.rsplit(".", 1)[-1]
     if "norm" in name and leaf == "weight":
         return torch.ones(shape, dtype=dtype)
-    if leaf == "bias" or len(shape) < 2:
-        bound = 0.01
-    else:
-        bound = 1.0 / math.sqrt(shape[-1])
+    bound = 0.01 if leaf == "bias" or len(global_shape) < 2 else 1.0 / math.sqrt(global_shape[-1])
+    generator = torch.Generator().manual_seed(generator_seed)
     return (torch.rand(shape, generator=generator, dtype=torch.float32) * 2 - 1).mul_(bound).to(dtype)
+
+
+def full_value(name: str, shape: torch.Size, dtype: torch.dtype, seed: int) -> torch.Tensor:
+    """The unsharded initial value of parameter `name`, on CPU."""
+    return _uniform(name, shape, shape, dtype, seed * 1_000_003 + zlib.crc32(name.encode()))
+
+
+def shard_value(name: str, local_shape: torch.Size, global_shape: torch.Size, dtype: torch.dtype, seed: int,
+                rank: int) -> torch.Tensor:
+    """A rank's own initial values of its shard, drawn without the full value: the values depend on the sharding,
+    which only a simulated world may accept (it never compares with an unsharded copy), and a 405B model's full
+    tensors (3.5 GB for one FFN weight) are never computed."""
+    return _uniform(name, local_shape, global_shape, dtype,
+                    (seed * 1_000_003 + zlib.crc32(name.encode())) * 65_537 + rank)
 
 
 def build_on_meta(spec: ModelSpec, dtype: torch.dtype) -> nn.Module:
@@ -55,13 +68,20 @@ def materialize_(root: nn.Module, device: torch.device, seed: int) -> None:
         materialize_module_(module, prefixes[id(module)], device, seed)
 
 
-def materialize_dtensors_(root: nn.Module, device: torch.device, seed: int) -> None:
-    """Fill a model whose parameters are DTensors (FSDP2 applied on meta): each rank copies only its own shard."""
+def materialize_dtensors_(root: nn.Module, device: torch.device, seed: int, *, shard_local_rank: int | None = None
+                          ) -> None:
+    """Fill a model whose parameters are DTensors (FSDP2 applied on meta): each rank copies only its own shard.
+    `shard_local_rank`: draw each shard on its own as that rank (shard_value) instead of cutting it from the full
+    value; for simulated worlds."""
     from torch.distributed.tensor import DTensor, distribute_tensor
 
     root.to_empty(device=device)
     with torch.no_grad():
         for name, param in root.named_parameters():
+            if shard_local_rank is not None:
+                local = param.to_local() if isinstance(param, DTensor) else param
+                local.copy_(shard_value(name, local.shape, param.shape, param.dtype, seed, shard_local_rank))
+                continue
             value = full_value(name, param.shape, param.dtype, seed)
             if isinstance(param, DTensor):
                 # Every rank computed the same full value, so each cuts its own shard from it (src_data_rank=None)

@@ -9,6 +9,7 @@ from typing import Callable
 from torch import nn
 
 from models.architectures import MLP, Block, DummyModel, Transformer
+from models.decoder import Decoder, TransformerBlock
 from models.catalog import (CATALOG, MODEL_NAMES, PRESET_SIZES, ModelEntry, UnknownModelError,  # noqa: F401
                             model_entry)
 
@@ -18,7 +19,7 @@ class ModelSpec:
     name: str
     """The zoo name, e.g. `transformer_10m_uneven`."""
     family: str
-    """`dummy`, `mlp` or `transformer`."""
+    """`dummy`, `mlp`, `transformer`, `llama3` or `moe` (models/catalog.py)."""
     uneven: bool
     """True when dim 0 of the sharded tensors is not divisible by 2, 4 or 8 (some ranks get padded or empty shards)."""
     construct: Callable[[], nn.Module]
@@ -44,7 +45,10 @@ assert tuple(_MLP_PRESETS) == tuple(_TRANSFORMER_PRESETS) == PRESET_SIZES  # one
 
 def _spec(entry: ModelEntry) -> ModelSpec:
     """The catalogue entry with its constructor and FSDP units."""
-    if entry.family == "dummy":
+    if entry.shape is not None:  # a real model's shape: a block is an FSDP unit, as torchtitan wraps it
+        shape = entry.shape
+        construct, units = (lambda: Decoder(shape)), (TransformerBlock,)
+    elif entry.family == "dummy":
         widths = (5, 10, 15, 30, 5) if entry.uneven else (8, 16, 32, 64, 8)
         construct, units = (lambda: DummyModel(widths)), ()
     elif entry.family == "mlp":

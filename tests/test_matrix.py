@@ -2,7 +2,7 @@
 
 import pytest
 
-from bench.ops.matrix import API_OPS, Case, expand, simulated_cases
+from bench.ops.matrix import API_OPS, Case, Simulation, expand, scale_cases, simulated_cases
 from bench.config.profiles import PROFILES, RoundSettings, UnknownProfileError, get_profile
 
 
@@ -123,13 +123,14 @@ def test_every_op_of_the_matrix_has_its_operation_and_no_other_is_registered():
     from bench.ops.registry import _REGISTRY
 
     assert {api: set(ops) for api, ops in _REGISTRY.items()} == {api: set(ops) for api, ops in API_OPS.items()}
-    cases = expand([(1,), (2,), (2, 2)], ["dummy"]) + simulated_cases(["dummy"], (8,), (8,))
+    cases = (expand([(1,), (2,), (2, 2)], ["dummy"]) + simulated_cases(["dummy"], (8,), (8,))
+             + scale_cases([Simulation(kind="planning", models=("dummy",), ranks=(8,))]))
     assert {(c.api, c.op) for c in cases} == {(api, op) for api, ops in API_OPS.items() for op in ops}
 
 
 def test_profiles_and_round_settings():
-    assert set(PROFILES) == {"quick", "nightly", "full", "gpu"}
-    with pytest.raises(UnknownProfileError, match="unknown profile 'fast'; choose from quick, nightly, full, gpu"):
+    assert set(PROFILES) == {"quick", "nightly", "full", "gpu", "scale"}
+    with pytest.raises(UnknownProfileError, match="unknown profile 'fast'; choose from quick, nightly, full, scale, gpu"):
         get_profile("fast")
     with pytest.raises(ValueError, match="min_rounds must be >= 1"):
         RoundSettings(min_rounds=0)
@@ -137,3 +138,24 @@ def test_profiles_and_round_settings():
         RoundSettings(min_rounds=10, max_rounds=5)
     with pytest.raises(ValueError, match="warmup_rounds"):
         RoundSettings(warmup_rounds=-1)
+
+
+def test_scale_simulations_expand_by_layout_and_filter_ops():
+    """A simulation's meshes follow its layout; planning adds the resharded load; `ops` and the model filter keep
+    only theirs; cases come grouped by mesh, then model."""
+    tp = Simulation(kind="state_dict", models=("llama3_8b",), ranks=(256,), layout="tp", group=8)
+    assert {c.mesh_shape for c in tp.cases("llama3_8b", 256)} == {(32, 8)}
+    assert all(c.options_dict["parallel"] == "tp" and c.simulated for c in tp.cases("llama3_8b", 256))
+    hsdp = Simulation(kind="planning", models=("llama3_8b",), ranks=(1024,), layout="hsdp", group=64)
+    assert [(c.op, c.mesh_shape, c.options_dict.get("saved_ranks")) for c in hsdp.cases("llama3_8b", 1024)] == [
+        ("plan_local", (16, 64), None), ("plan", (16, 64), None), ("plan_load", (16, 64), 1024)]
+    flat = Simulation(kind="planning", models=("a",), ranks=(256,), ops=("plan_load",))
+    assert [c.options_dict["saved_ranks"] for c in flat.cases("llama3_8b", 256)] == [256, 128]
+    cases = scale_cases([tp, Simulation(kind="state_dict", models=("llama3_70b", "llama3_8b"), ranks=(1024, 256))],
+                        models=["llama3_8b", "llama3_70b"])
+    assert [(c.world_size, c.mesh_shape, c.model) for c in cases][::4] == [
+        (256, (32, 8), "llama3_8b"), (256, (256,), "llama3_8b"), (256, (256,), "llama3_70b"),
+        (1024, (1024,), "llama3_8b"), (1024, (1024,), "llama3_70b")]
+    assert scale_cases([tp], models=["llama3_70b"]) == []
+    with pytest.raises(ValueError, match="multiple of group"):
+        Simulation(kind="state_dict", models=("x",), ranks=(100,), layout="tp", group=8)

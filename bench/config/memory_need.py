@@ -28,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bench.ops.matrix import DTYPES, Case
+from models.catalog import model_entry
 
 RANK_BASE_BYTES = 270 * 2**20
 """RSS of an idle rank after joining its world (torch 2.13.0 CPU, gloo: 267 MiB measured for 1, 2 and 4 ranks).
@@ -71,18 +72,30 @@ PLAN_ITEM_BYTES = 768
 
 
 def _simulated_estimate(case: Case, model_bytes: int, tensors_hint: int) -> MemoryNeed:
-    """One process holding one rank's shard of the training state and of the op's copies; a planning case also holds
-    a local plan per simulated rank."""
-    per_rank = (TRAINING_STATE_COPIES * model_bytes + 2 * _state_bytes(case, model_bytes)) // case.world_size
-    plans = case.world_size * tensors_hint * PLAN_ITEM_BYTES if case.op == "plan" else 0
+    """One process holding one rank's shard of the training state and of the op's copies; a global planning case
+    also holds a local plan per simulated rank, a load planning case those of the saving world and its metadata.
+    HSDP shards over the mesh's last dimension only; tensor parallelism over the whole world."""
+    options = case.options_dict
+    hsdp = len(case.mesh_shape) == 2 and options.get("parallel") != "tp"
+    shards = case.mesh_shape[-1] if hsdp else case.world_size
+    per_rank = (TRAINING_STATE_COPIES * model_bytes + 2 * _state_bytes(case, model_bytes)) // shards
+    planning_ranks = {"plan": case.world_size, "plan_load": int(options.get("saved_ranks", case.world_size))}
+    plans = planning_ranks.get(case.op, 0) * tensors_hint * PLAN_ITEM_BYTES
     return MemoryNeed(host_bytes=RANK_BASE_BYTES + per_rank + plans, device_bytes_per_rank=per_rank)
+
+
+def _state_tensors(case: Case, params: int) -> int:
+    """Tensors of model + Adam state: 3 per parameter tensor where the model's shape is known (models/shapes.py),
+    else a guess from the size (~1e4 to 1e6 elements per tensor)."""
+    shape = model_entry(case.model).shape if case.model else None
+    return 3 * shape.tensor_count() if shape is not None else max(16, 3 * params // 20_000)
 
 
 def estimate(case: Case, params: int | None, *, cuda: bool = False) -> MemoryNeed:
     """`cuda`: the ranks run on GPUs (the training state lives on the devices)."""
     model_bytes = (params or 0) * DTYPES[case.dtype]
-    if case.simulated:  # a plan item per state tensor: ~3 per parameter tensor of ~1e4 to 1e6 elements
-        return _simulated_estimate(case, model_bytes, tensors_hint=max(16, 3 * (params or 0) // 20_000))
+    if case.simulated:  # a plan item per state tensor
+        return _simulated_estimate(case, model_bytes, tensors_hint=_state_tensors(case, params or 0))
     replicas = case.mesh_shape[0] if len(case.mesh_shape) == 2 else 1
     state = _state_bytes(case, model_bytes)
     if case.state_dict_type == "full":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bench.ops.matrix import DTYPES
+from bench.ops.matrix import DTYPES, Simulation
 from models.catalog import model_entry
 
 
@@ -47,7 +47,7 @@ class Profile:
     rounds: RoundSettings
     """How long each case is measured."""
     checkpoint_models: tuple[str, ...] | None = None
-    """Models of the checkpoint (DCP, torch.save to files) cases; None: all of `models`."""
+    """Models of the checkpoint (DCP, torch.save to files) cases; None: all of `models`; empty: none."""
     dtypes: tuple[str, ...] = ()
     """Parameter dtypes: every case with a model is measured once per dtype, with a case option `dtype`. Empty:
     float32 without that option, so that the case ids of the float32-only profiles stay what they were."""
@@ -65,9 +65,16 @@ class Profile:
     """World sizes at which FSDP2's sharded get/set of model and optimizer state is simulated."""
     simulated_plan_ranks: tuple[int, ...] = ()
     """World sizes at which DCP's global save planning is simulated."""
+    simulations: tuple[Simulation, ...] = ()
+    """Simulated cases at the sizes users run: real model shapes, 256 to 16,384 ranks (bench/ops/matrix.py)."""
+    host_memory_cap_gb: float | None = None
+    """The run's host memory cap when --max-host-memory-gb is not given: a case estimated to need more is skipped
+    with the reason (bench/config/memory_need.py). None: what the machine has available."""
 
     def __post_init__(self) -> None:
-        for model in self.models + (self.checkpoint_models or ()) + self.limited_models + self.simulated_models:
+        simulated = tuple(model for simulation in self.simulations for model in simulation.models)
+        for model in (self.models + (self.checkpoint_models or ()) + self.limited_models + self.simulated_models
+                      + simulated):
             model_entry(model)
         if set(self.dtypes) - set(DTYPES):
             raise ValueError(f"unknown dtypes {sorted(set(self.dtypes) - set(DTYPES))}")
@@ -76,12 +83,37 @@ class Profile:
 CPU_MESHES = ((1,), (2,), (4,), (2, 2))
 SIMULATED_PLAN_RANKS = (8, 64, 256, 1024, 4096)
 
+SCALE_RANKS = (256, 1024, 4096, 16384)
+SCALE_SIMULATIONS = (
+    Simulation(kind="state_dict", models=("llama3_8b", "llama3_70b", "llama3_405b"), ranks=SCALE_RANKS),
+    Simulation(kind="state_dict", models=("llama3_8b", "llama3_405b"), ranks=SCALE_RANKS, layout="tp", group=8),
+    Simulation(kind="state_dict", models=("llama3_8b",), ranks=SCALE_RANKS, layout="hsdp", group=64),
+    Simulation(kind="state_dict", models=("moe_16b", "moe_16b_ungrouped"), ranks=(256, 1024)),
+    # Planning over all 126 blocks of 405B at 16,384 ranks would hold ~56M chunks (~18 GB): the depth-truncated
+    # variants keep exact shapes, and the full 8B model checks that cost follows the tensor count. The global plan
+    # costs ranks x tensors on the coordinator (~30 s a round for one block of 405B at 16,384 ranks): fewer sizes.
+    Simulation(kind="planning", models=("llama3_405b_l1", "llama3_405b_l2", "llama3_405b_l4"), ranks=SCALE_RANKS,
+               ops=("plan_local", "plan_load")),
+    Simulation(kind="planning", models=("llama3_405b_l1",), ranks=SCALE_RANKS, ops=("plan",)),
+    Simulation(kind="planning", models=("llama3_405b_l2", "llama3_405b_l4"), ranks=(256, 1024), ops=("plan",)),
+    Simulation(kind="planning", models=("llama3_8b",), ranks=(256,)),
+    Simulation(kind="planning", models=("llama3_8b",), ranks=(256, 1024), layout="hsdp", group=64,
+               ops=("plan_load",)),
+)
+QUICK_SCALE_POINTS = (
+    Simulation(kind="state_dict", models=("llama3_8b",), ranks=(4096,), ops=("get_model", "get_optim")),
+    Simulation(kind="planning", models=("llama3_405b_l1",), ranks=(1024,), ops=("plan_local", "plan_load")),
+)
+"""A few points of the scale profile in the quick one: a real 8B's state dicts at 4096 ranks, and one 405B block's
+planning at 1024 ranks, loaded as saved and resharded from 512."""
+
 PROFILES = {
     "quick": Profile(name="quick", mesh_shapes=CPU_MESHES,
                      models=("dummy", "dummy_uneven", "transformer_1m", "mlp_1m_uneven"),
                      # the dummy models' few kB would time only DCP's fixed costs; one even, one uneven model
                      checkpoint_models=("transformer_1m", "mlp_1m_uneven"),
                      simulated_fsdp2_ranks=(1024,), simulated_plan_ranks=(8, 256, 1024),
+                     simulations=QUICK_SCALE_POINTS,
                      rounds=RoundSettings(warmup_rounds=1, min_rounds=5, max_rounds=30, budget_s=0.15)),
     "nightly": Profile(name="nightly", mesh_shapes=CPU_MESHES,
                        models=("dummy", "dummy_uneven", "transformer_1m", "transformer_1m_uneven", "mlp_1m",
@@ -96,6 +128,12 @@ PROFILES = {
                     simulated_fsdp2_ranks=(64, 256, 1024, 4096), simulated_plan_ranks=SIMULATED_PLAN_RANKS,
                     rounds=RoundSettings(warmup_rounds=2, min_rounds=10, max_rounds=200, budget_s=5.0,
                                          case_timeout_s=600.0)),
+    # Real model shapes at the sizes users run, by simulation (docs/simulated.md); <= 15 minutes and 8 GiB here.
+    "scale": Profile(name="scale", mesh_shapes=((4,),), models=("llama3_debug",), checkpoint_models=(),
+                     simulations=SCALE_SIMULATIONS, host_memory_cap_gb=8.0,
+                     # the scale profile's figures are medians along a rank axis, fitted for growth: 3 rounds each
+                     rounds=RoundSettings(warmup_rounds=1, min_rounds=3, max_rounds=10, budget_s=0.3,
+                                          case_timeout_s=600.0)),
     # One H200 in about 5 minutes (estimated from sizes; see the README): the whole matrix on a 1M model in bf16
     # and fp32, a 134M and a 1.04B model on the short list, DCP I/O up to the 134M model (1.6 GB per fp32 save).
     "gpu": Profile(name="gpu", mesh_shapes=(), needs_cuda=True, dtypes=("bfloat16", "float32"),

@@ -38,6 +38,9 @@ class Selection:
     simulated_models: tuple[str, ...] = ()
     """Models of the simulated cases (at the profile's simulated rank counts); empty: no simulated case. Only a run
     that names no --mesh or --world-size has them: naming a world asks for real ranks."""
+    scale_models: tuple[str, ...] | None = ()
+    """Models of the profile's simulations (Profile.simulations) that run: None for all of them, the models named
+    with --model, or none when a world is named."""
 
 
 def split(values: list[str]) -> list[str]:
@@ -124,18 +127,21 @@ def select(profile_name: str, models: list[str], meshes: list[str], world_size: 
         models = chosen or list(profile.models)
         for model in models:
             model_entry(model)
-        checkpoint_models = chosen or list(profile.checkpoint_models or profile.models)
+        profile_checkpoint_models = profile.models if profile.checkpoint_models is None else profile.checkpoint_models
+        checkpoint_models = chosen or list(profile_checkpoint_models)
     except (UnknownProfileError, UnknownModelError) as exc:
         raise BadInput(str(exc)) from None
     shapes = [parse_mesh(m) for m in split(meshes)]
     # Naming a world asks for real ranks: simulated cases only run when no --mesh or --world-size is given.
     simulated_models = () if shapes or world_size is not None else tuple(chosen or profile.simulated_models)
+    scale_models = () if shapes or world_size is not None else (tuple(chosen) or None)
     explicit = bool(shapes)
     if profile.needs_cuda:
         shapes = _gpu_meshes(profile, shapes, cuda_devices)
     shapes = _fit_world_size(shapes or list(profile.mesh_shapes), world_size, explicit, profile)
     return Selection(profile, models, shapes, round_settings(profile.rounds, overrides), checkpoint_models,
-                     dtypes=_dtypes(profile, split(dtypes or [])), simulated_models=simulated_models)
+                     dtypes=_dtypes(profile, split(dtypes or [])), simulated_models=simulated_models,
+                     scale_models=scale_models)
 
 
 def check_writable(path: Path) -> None:

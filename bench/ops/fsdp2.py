@@ -6,7 +6,7 @@ from typing import Any
 
 from bench.ops.base import LoadOperation, Operation
 from bench.ops.state_tree import perturb_model_, perturb_optimizer_
-from bench.ops.wrapping import build_fsdp2
+from bench.ops.wrapping import build_fsdp2, resident_bytes
 
 
 class FSDP2Operation(Operation):
@@ -14,11 +14,14 @@ class FSDP2Operation(Operation):
         from torch.distributed.checkpoint import state_dict as dsd
 
         self.dsd = dsd
-        self.model, self.optim = build_fsdp2(self.ctx, self.spec["model"])
+        self.model, self.optim = build_fsdp2(self.ctx, self.spec["model"],
+                                             tensor_parallel=self.options.get("parallel") == "tp")
         self.state_options = dsd.StateDictOptions(
             full_state_dict=self.spec["state_dict_type"] == "full",
             cpu_offload=self.options.get("cpu_offload", False),
             broadcast_from_rank0=self.options.get("broadcast_from_rank0", False))
+        if self.ctx.simulated:
+            self.extra["rss_after_setup_bytes"] = resident_bytes()
 
     def model_state(self, options=None) -> dict:
         return self.dsd.get_model_state_dict(self.model, options=options or self.state_options)

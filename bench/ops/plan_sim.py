@@ -1,18 +1,22 @@
-"""DCP's global save planning at scale: the coordinator's `DefaultSavePlanner.create_global_plan` (dedup of
-replicated items, the checkpoint's metadata, the plan's validation) over the local plans of N ranks, without data.
+"""DCP's save planning at scale, without data: each rank's local plan (op `plan_local`) and the coordinator's
+`DefaultSavePlanner.create_global_plan` (op `plan`: dedup of replicated items, the checkpoint's metadata, the plan's
+validation) over the local plans of N ranks.
 
 Setup (untimed) shards the model + Adam state with FSDP2 over the simulated world of N ranks, lets DCP build this
 rank's local save plan from it, and derives every other rank's plan from the same DTensor metadata: a sharded item
 gets the shard shape and offset that torch computes for that rank's mesh coordinate; replicated items (Adam's step,
-param_groups) are the same on every rank, as in a real world. Each round times `create_global_plan` on a fresh
-planner, as the coordinator of `dcp.save` runs it once all local plans have been gathered (plan caching off, the
-default). The gather and scatter of the plans, and the local planning on each rank, are not in the time.
+param_groups) are the same on every rank, as in a real world. `plan` times `create_global_plan` on a fresh planner,
+as the coordinator of `dcp.save` runs it once all local plans have been gathered (plan caching off, the default);
+`plan_local` times one rank's set_up_planner + create_local_plan. The gather and scatter of the plans are not timed:
+their bytes are counted (pickled, as DCP's object collectives send them).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import pickle
+import time
 from functools import lru_cache
 from typing import Any
 
@@ -24,7 +28,7 @@ from torch.distributed.tensor import DTensor
 
 from bench.ops.base import Operation
 from bench.ops.checkpoint_base import checkpoint_state
-from bench.ops.wrapping import build_fsdp2
+from bench.ops.wrapping import build_fsdp2, resident_bytes
 
 
 def mesh_coordinate(rank: int, mesh_shape: tuple[int, ...]) -> list[int]:
@@ -48,8 +52,11 @@ def _shard_geometry(global_shape: tuple[int, ...], placements: tuple, mesh_shape
     return torch.Size(sizes), torch.Size(offsets)
 
 
-def plan_for_rank(local_plan: SavePlan, dtensors: dict[str, DTensor], rank: int) -> SavePlan:
-    """`local_plan` (this rank's, from DCP) as the rank `rank` would have made it: its shards' sizes and offsets."""
+def plan_for_rank(local_plan: SavePlan, dtensors: dict[str, DTensor], rank: int,
+                  mesh_shape: tuple[int, ...] | None = None) -> SavePlan:
+    """`local_plan` (this rank's, from DCP) as the rank `rank` would have made it: its shards' sizes and offsets.
+    `mesh_shape`: the plan of a world of another mesh with the same placements (a checkpoint saved at another size);
+    None: this world's."""
     items = []
     for item in local_plan.items:
         tensor = dtensors.get(item.index.fqn)
@@ -57,7 +64,9 @@ def plan_for_rank(local_plan: SavePlan, dtensors: dict[str, DTensor], rank: int)
             items.append(item)  # replicated: every rank plans the same item, the coordinator dedups them
             continue
         sizes, offsets = _shard_geometry(tuple(tensor.shape), tuple(tensor.placements),
-                                         tuple(tensor.device_mesh.shape), rank)
+                                         mesh_shape or tuple(tensor.device_mesh.shape), rank)
+        # objects of this item's own, as DCP makes them: pickling (the bytes a gather carries) then counts each once
+        sizes, offsets = torch.Size(sizes), torch.Size(offsets)
         data = item.tensor_data
         items.append(WriteItem(index=MetadataIndex(item.index.fqn, offsets), type=item.type,
                                tensor_data=TensorWriteData(chunk=ChunkStorageMetadata(offsets=offsets, sizes=sizes),
@@ -77,18 +86,76 @@ def chunks_tile(metadata) -> str | None:
     return None
 
 
-class SimulatedPlan(Operation):
+PICKLED_PLANS_SAMPLE = 256
+"""Plans pickled to count the bytes a plan gather or scatter carries: all of them up to this many ranks, else this
+many evenly spread, scaled up to N."""
+
+
+def pickled_bytes(plans: list[SavePlan]) -> int:
+    """Bytes of `plans` as DCP's gather/scatter of objects pickles them, each on its own (counted, not timed)."""
+    step = max(1, len(plans) // PICKLED_PLANS_SAMPLE)
+    sample = plans[::step]
+    return round(sum(len(pickle.dumps(plan)) for plan in sample) * len(plans) / len(sample))
+
+
+def metadata_figures(metadata) -> dict[str, Any]:
+    """The checkpoint metadata's size as DCP writes it (`.metadata` is a pickle), the time to pickle it once, and its
+    chunk count (what a loading rank's planner searches)."""
+    began = time.perf_counter()
+    size = len(pickle.dumps(metadata))
+    return {"metadata_bytes": size, "metadata_pickle_s": time.perf_counter() - began,
+            "metadata_chunks": sum(len(getattr(entry, "chunks", ())) for entry in metadata.state_dict_metadata.values())}
+
+
+def plans_of_world(own_plan: SavePlan, dtensors: dict[str, DTensor], own_rank: int,
+                   mesh_shape: tuple[int, ...] | None, world_size: int) -> list[SavePlan]:
+    return [own_plan if rank == own_rank and mesh_shape is None else
+            plan_for_rank(own_plan, dtensors, rank, mesh_shape) for rank in range(world_size)]
+
+
+class _SimulatedPlanning(Operation):
+    """Builds the FSDP2 model + Adam state of the case (1D, HSDP or with tensor parallelism) and DCP's local save
+    plan of this rank over it."""
+
     def setup(self) -> None:
-        model, optim = build_fsdp2(self.ctx, self.spec["model"])
+        self.model, self.optim = build_fsdp2(self.ctx, self.spec["model"],
+                                             tensor_parallel=self.options.get("parallel") == "tp")
+        self.state = checkpoint_state(self.model, self.optim)
         planner = DefaultSavePlanner()
-        planner.set_up_planner(checkpoint_state(model, optim), is_coordinator=True)
+        planner.set_up_planner(self.state, is_coordinator=self.ctx.rank == 0)
         self.own_plan = planner.create_local_plan()
         # flattened keys ("model.layers.0.w", "optim.state.layers.0.w.exp_avg") as the plan's items name them
         self.dtensors = {fqn: value for fqn, value in planner.state_dict.items() if isinstance(value, DTensor)}
-        self.local_plans = [self.own_plan if rank == self.ctx.rank else plan_for_rank(self.own_plan, self.dtensors, rank)
-                            for rank in range(self.ctx.world_size)]
-        self.extra["write_items_local"] = sum(len(plan.items) for plan in self.local_plans)
         self.effective_options["plan_caching"] = False
+        self.extra["rss_after_setup_bytes"] = resident_bytes()
+
+    def counted_state(self, last_result: Any) -> dict:
+        return {}  # planning moves no tensor bytes: no throughput
+
+
+class SimulatedLocalPlan(_SimulatedPlanning):
+    """This rank's local save plan, as `dcp.save` makes it on every rank: set_up_planner (flattening the state
+    dict) and create_local_plan, on a fresh planner each round."""
+
+    def run(self) -> SavePlan:
+        planner = DefaultSavePlanner()
+        planner.set_up_planner(self.state, is_coordinator=self.ctx.rank == 0)
+        return planner.create_local_plan()
+
+    def verify(self, last_result: SavePlan) -> bool:
+        self.extra["write_items_local"] = len(last_result.items)
+        self.extra["gather_bytes"] = len(pickle.dumps(last_result)) * self.ctx.world_size
+        return self.report(None if last_result.items == self.own_plan.items else
+                           "the local plan differs from round to round")
+
+
+class SimulatedPlan(_SimulatedPlanning):
+    def setup(self) -> None:
+        super().setup()
+        self.local_plans = plans_of_world(self.own_plan, self.dtensors, self.ctx.rank, None, self.ctx.world_size)
+        self.extra["write_items_local"] = sum(len(plan.items) for plan in self.local_plans)
+        self.extra["gather_bytes"] = pickled_bytes(self.local_plans)
+        self.extra["rss_after_setup_bytes"] = resident_bytes()  # with the N local plans
 
     def run(self) -> tuple[list[SavePlan], Any]:
         return DefaultSavePlanner().create_global_plan(self.local_plans)
@@ -98,13 +165,13 @@ class SimulatedPlan(Operation):
         global_plan, metadata = last_result
         self.extra["write_items_global"] = sum(len(plan.items) for plan in global_plan)
         self.extra["metadata_entries"] = len(metadata.state_dict_metadata)
+        self.extra["scatter_bytes"] = pickled_bytes(global_plan)
+        self.extra.update(metadata_figures(metadata))
         derived = plan_for_rank(self.own_plan, self.dtensors, self.ctx.rank)
         if derived.items != self.own_plan.items:
             return self.report("the plan derived for this rank differs from DCP's own local plan")
         return self.report(chunks_tile(metadata))
 
-    def counted_state(self, last_result: Any) -> dict:
-        return {}  # planning moves no tensor bytes: no throughput
 
 
-OPERATIONS = {"plan": SimulatedPlan}
+OPERATIONS = {"plan": SimulatedPlan, "plan_local": SimulatedLocalPlan}

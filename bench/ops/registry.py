@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench.ops.context import RankContext
-from bench.ops import dcp, file_save, fsdp1, fsdp2, plan_sim, serialization
+from bench.ops import dcp, file_save, fsdp1, fsdp2, plan_load_sim, plan_sim, serialization
 from bench.ops.base import Operation, Unsupported
 from bench.ops.faults import FaultInjection
 from bench.ops.noop import NoOp
@@ -13,7 +13,7 @@ from bench.ops.noop import NoOp
 _REGISTRY: dict[str, dict[str, type[Operation]]] = {
     "fsdp1": fsdp1.OPERATIONS,
     "fsdp2": fsdp2.OPERATIONS,
-    "dcp": {**dcp.OPERATIONS, **plan_sim.OPERATIONS},
+    "dcp": {**dcp.OPERATIONS, **plan_sim.OPERATIONS, **plan_load_sim.OPERATIONS},
     "torch_save": {**serialization.OPERATIONS, **file_save.OPERATIONS},
     "null": {"noop": NoOp},
 }

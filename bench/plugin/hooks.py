@@ -25,7 +25,7 @@ from bench.worlds.external_pool import launched_meshes
 from bench.config.fault_cases import parse_faults, with_faults
 from bench.config.gpu_profile import limit_cases
 from bench.machine.gpus import cuda_device_count
-from bench.ops.matrix import expand, simulated_cases, with_dtypes
+from bench.ops.matrix import expand, scale_cases, simulated_cases, with_dtypes
 from bench.machine.placement import set_placement
 from bench.plugin.result_writer import ResultWriter
 from bench.results.files import target_path
@@ -122,6 +122,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     cases = with_dtypes(limit_cases(cases, profile.limited_models), selection.dtypes)
     cases = with_faults(cases, parse_faults(metafunc.config.getoption("--fault")))
     cases += simulated_cases(selection.simulated_models, profile.simulated_fsdp2_ranks, profile.simulated_plan_ranks)
+    cases += scale_cases(profile.simulations, selection.scale_models)
     metafunc.parametrize(CASE_FIELDS, [(c.api, c.op, c.state_dict_type, c.options_dict, c.model, c.mesh_shape)
                                        for c in cases], ids=[c.id for c in cases])
 
@@ -182,7 +183,7 @@ def _stop_progress(config: pytest.Config) -> None:
 def bench_session(request: pytest.FixtureRequest):
     selection = request.config.stash[_SELECTION]
     previous = request.config.stash.get(_PREVIOUS, None)
-    cap = request.config.getoption("--max-host-memory-gb")
+    cap = request.config.getoption("--max-host-memory-gb") or selection.profile.host_memory_cap_gb
     set_placement(request.config.getoption("--threads-per-rank"), request.config.getoption("--pin-ranks"))
     callgrind = None
     if request.config.getoption("--metric") == "instructions":

@@ -15,6 +15,7 @@ from bench.config.profiles import RoundSettings
 from bench.results.stats import round_times, summarize
 from bench.results.outcome import CaseOutcome
 from bench.results.schema import SCHEMA_VERSION, SIMULATED_RANK
+from models.catalog import model_entry
 
 
 def _per_rank(replies: list[dict[str, Any] | None], key: str) -> list[Any]:
@@ -69,7 +70,8 @@ def _fields_of_every_record(case: Case, outcome: CaseOutcome, settings: RoundSet
     return {
         "schema_version": SCHEMA_VERSION, "case_id": case.id,
         "api": case.api, "op": case.op, "state_dict_type": case.state_dict_type, "options": options,
-        "model": case.model, "params": params, "tensors": _max_or_none(_per_rank(replies, "tensors")),
+        "model": case.model, "model_scale": model_entry(case.model).scale() if case.model else None,
+        "params": params, "tensors": _max_or_none(_per_rank(replies, "tensors")),
         "uneven": uneven, "world_size": case.world_size, "mesh_shape": list(case.mesh_shape),
         "device": device, "backend": backend, "dtype": dtype, "threads_per_rank": threads_per_rank,
         "status": outcome.status, "message": outcome.message,

@@ -50,6 +50,8 @@ RECORD_FIELDS: dict[str, Field] = {
     "state_dict_type": Field("-", "sharded, full or local"),
     "options": Field("-", "the case's options, with what the rank actually used (effective options) merged in"),
     "model": Field("-", "the zoo model (models/zoo.py)"),
+    "model_scale": Field("-", "a scaled variant of a real model (models/catalog.py): {of, width_divisor, layers, "
+                              "of_layers}; null for any other model"),
     "params": Field("count", "parameters of the unsharded model"),
     "tensors": Field("count", "tensors in the state dict (the largest count of any rank)"),
     "uneven": Field("-", "whether the model's dim 0 does not divide by the world size"),
@@ -121,7 +123,7 @@ OPTIONAL_NUMBERS = ("throughput_gbps", "fraction_of_ceiling")
 
 RUN_FIELDS: dict[str, Field] = {
     "schema_version": Field("-", "the version of this format"),
-    "profile": Field("-", "quick, nightly, full or gpu"),
+    "profile": Field("-", "quick, nightly, full, scale or gpu"),
     "settings": Field("-", "the round settings: warm-up, minimum and maximum rounds, budget and timeout per case"),
     "started_at": Field("-", "UTC start time, ISO 8601"),
     "python": Field("-", "the interpreter's version"),
