@@ -10,6 +10,7 @@ import pandas as pd
 
 from analysis import charts
 from analysis.charts import memory_unit
+from analysis.depth_extrapolation import extrapolate_to_full_depth
 from analysis.html_page import Page, html_table, note
 from analysis.labels import SEPARATOR, short_names
 from analysis.panel_charts import Panel, Series, small_multiples
@@ -117,12 +118,42 @@ def simulated_scale(page: Page, frame: pd.DataFrame) -> None:
                 for _, r in plans.sort_values(["model", "world_size"]).iterrows()]
         body.append(html_table(["model", "ranks", "median ms", "local plan items (all ranks)",
                                 "global plan items", "correct"], rows, "planner-cost"))
+    extrapolated = full_depth_table(sim)
+    if extrapolated:
+        body.append(extrapolated)
     failed = sim[sim["status"] != "ok"]
     if not failed.empty:
         body.append(html_table(["case", "status", "message"], [
             [r["case"], r["status"], str(r.get("message") or "").splitlines()[0][:300] if r.get("message") else ""]
             for _, r in failed.iterrows()], "simulated-not-ok"))
     page.section(title, *body, anchor="simulated")
+
+
+EXTRAPOLATED_FIGURES = (("median_s", "median time", 1e3, "ms"), ("metadata_chunks", "metadata chunks", 1, ""),
+                        ("metadata_bytes", "metadata", 2**-20, "MiB"))
+"""(column or extra figure, what it is, factor to the unit shown, unit)."""
+
+
+def full_depth_table(sim: pd.DataFrame) -> str:
+    """A real model's planning at its full depth, read off the line through its depth-truncated variants
+    (analysis/depth_extrapolation.py), labelled as extrapolated; empty where the run has no such variants."""
+    rows = []
+    for column, what, factor, unit in EXTRAPOLATED_FIGURES:
+        table = extrapolate_to_full_depth(sim, column)
+        for _, r in table.iterrows():
+            interval = ("-" if math.isnan(r["low"]) else
+                        f"[{fmt_number(r['low'] * factor, 3)}, {fmt_number(r['high'] * factor, 3)}]")
+            rows.append([f"{r['api']}{SEPARATOR}{r['op']}", r["options_label"] or "-", r["of"],
+                         f"{int(r['world_size']):,}", f"{what} ({unit})" if unit else what,
+                         fmt_number(r["estimate"] * factor, 3), interval,
+                         f"{', '.join(map(str, r['layers']))} of {r['of_layers']}"])
+    if not rows:
+        return ""
+    return (note("Extrapolated, not measured: the whole model's planning does not fit here, so these figures are "
+                 "the line through its first blocks (exact shapes) read at its block count, with the line's 95% "
+                 "interval there (docs/simulated.md, 'The scale profile').")
+            + html_table(["api · op", "options", "model", "ranks", "figure", "extrapolated", "95% interval",
+                          "blocks measured"], rows, "extrapolated-full-depth"))
 
 
 def _count(value: Any) -> str:

@@ -85,3 +85,23 @@ def test_largest_simulated_table_has_the_figures_at_16384_ranks_with_the_ops_own
 def test_packing_keeps_groups_whole_where_they_fit():
     assert packed([[1] * 3, [2] * 4, [3] * 2]) == [[1, 1, 1, 2, 2, 2, 2], [3, 3]]
     assert packed([[1] * 10, [2]]) == [[1] * MAX_SERIES, [1, 1, 2]]
+
+
+def test_a_model_planned_by_its_first_blocks_gets_its_full_depth_figure_labelled_extrapolated(tmp_path):
+    """The depth-truncated variants of a 126-block model at 16,384 ranks, at 0.2 s + 0.5 s per block: the report's
+    table reads 63.2 s (63,200 ms) at 126 blocks and says it is extrapolated."""
+    records = []
+    for layers in (1, 2, 4):
+        model = f"llama3_405b_l{layers}"
+        fields = {"api": "dcp", "op": "plan", "state_dict_type": "sharded",
+                  "options": {"simulated": True, "source": "fsdp2"}, "model": model, "mesh_shape": [16384],
+                  "case_id": f"dcp-plan-sharded-simulated_1-source_fsdp2-{model}-mesh16384"}
+        records.append(rf.record(fields, [0.2 + 0.5 * layers] * 3, ranks=1, backend="fake", simulated=True,
+                                 simulated_rank=0, model_scale={"of": "llama3_405b", "width_divisor": 1,
+                                                                "layers": layers, "of_layers": 126}))
+    run = rf.write(tmp_path / "run.json", rf.result(records))
+    text = write_report(run, tmp_path / "report").read_text()
+    table = re.search(r'<table id="extrapolated-full-depth".*?</table>', text, re.S)
+    assert table, "no extrapolated table"
+    assert "63,200" in table.group(0) or "63200" in table.group(0)
+    assert "1, 2, 4 of 126" in table.group(0) and "Extrapolated, not measured" in text
