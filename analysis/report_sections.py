@@ -14,7 +14,7 @@ from analysis.compare import VERDICTS, Comparison
 from analysis.history import run_order
 from analysis.html_page import Page, html_table
 from analysis.metrics import DEFAULT_METRIC
-from bench.results.schema import SIMULATED_LABEL, SIMULATED_MEANING
+from bench.results.schema import SIMULATED_LABEL, SIMULATED_MEANING, XFAIL
 from analysis.render import (
     MEMORY_HEADER,
     compare_header,
@@ -63,9 +63,12 @@ def run_summary(page: Page, path: Path, run: dict[str, Any], frame: pd.DataFrame
         ("python", run.get("python")),
         ("suite commit", f"{suite.get('commit')}{' (dirty)' if suite.get('dirty') else ''}"),
     ]
-    counts = frame["status"].value_counts().to_dict() if len(frame) else {}
+    counts = frame["counted_status"].value_counts().to_dict() if len(frame) else {}
     facts.append(("cases by status", ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"))
-    failed = frame[frame["status"].isin(["error", "timeout"])] if len(frame) else frame
+    if "known_bug" in frame:  # the known torch bugs that reproduced, apart from the failures
+        issues = frame.loc[frame["counted_status"] == XFAIL, "known_bug"].map(lambda bug: bug["issue"]).value_counts()
+        facts.append(("known torch bugs (xfail)", ", ".join(f"{i}: {n} cases" for i, n in issues.items()) or "none"))
+    failed = frame[frame["counted_status"].isin(["error", "timeout"])] if len(frame) else frame
     rows = [[r["case"], r["status"], (r.get("message") or "").strip().splitlines()[0][:300] if r.get("message")
              else ""] for _, r in failed.iterrows()]
     body = [html_table(["what", "value"], [[k, v] for k, v in facts], "run-summary")]
