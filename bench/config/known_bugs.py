@@ -43,8 +43,9 @@ GROWTH_SYMPTOMS = ("memory_growth", "time_growth")
 EXTRA_ROWS_ENV = "STATEDICT_BENCH_KNOWN_BUGS"
 ISSUES_URL = "https://github.com/pytorch/pytorch/issues/"
 TABLE_FILE = "bench/config/known_bugs.py"
-_CRASH_MESSAGE = re.compile(r"\bdied: SIG[A-Z]+")
-"""How the worlds say that a rank died by a signal: 'rank 1 died: SIGSEGV (exit code -11)' (worlds/replies.py)."""
+_CRASH_MESSAGE = re.compile(r"\brank \d+ died: ")
+"""How the worlds say that a rank died by a signal: 'rank 1 died: SIGSEGV (exit code -11)' (worlds/replies.py
+describe_exit; a rank that exits with a code 'exited with code N')."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -59,13 +60,16 @@ class KnownBug:
     evidence: str
     """Which torch versions were run, and what they did: the honest basis of `torch_versions`."""
     api: str
+    """The case's api, as bench/ops/matrix.py names it (fsdp1, fsdp2, dcp, torch_save, null)."""
     op: str
     state_dict_type: str | None
+    """sharded, full or local; None for an op without one."""
     options: Mapping[str, Any] = field(default_factory=dict)
     """Options the case must have, with these values; its other options may be anything."""
     device: str
     """cpu or cuda."""
     min_world_size: int = 1
+    """The fewest ranks of a world it shows in."""
     symptom: str
     """One of SYMPTOMS."""
     message: str | None = None
