@@ -83,7 +83,7 @@ def case_sides(frame: pd.DataFrame) -> dict[str, CaseSide]:
         medians = {str(run): float(np.median(times)) for run, times in zip(ok["run_file"], ok["round_times_s"])
                    if len(times)}
         side = CaseSide(fields={name: rows.iloc[0].get(name) for name in CASE_FIELDS},
-                        statuses=sorted(set(rows["status"])), runs=len(rows),
+                        statuses=sorted(set(rows["counted_status"])), runs=len(rows),
                         time=_samples({run: math.log(m) for run, m in medians.items() if m > 0},
                                       {str(run): within_variance(list(times))
                                        for run, times in zip(ok["run_file"], ok["round_times_s"]) if len(times)}),

@@ -35,12 +35,14 @@ from analysis.verdicts import FLAGGING_STATUS_VERDICTS, TEST_VERDICTS, VERDICTS 
 from analysis.settled import settled_for
 from analysis.run_tests import Prior, RunTest, choose_design, raw_variances, run_test, within_scales
 from analysis.stats import CONFIDENCE, CORRECTIONS, geometric_mean, mde, scaled_moderation_prior
+from bench.results.schema import XFAIL
 
 ALPHA = 0.05
 # Memory peaks of small ops are a few pages; a change smaller than this is noise in the allocator, whatever the ratio.
 MIN_MEMORY_CHANGE_BYTES = 2**20
-# Statuses that mean the case does not work.
-FAILED_STATUSES = {"error", "timeout"}
+# Statuses that mean the case does not work; xfail: a known torch bug (analysis.load's counted_status), so that a
+# case failing on both sides is a known failure, and one whose bug no longer reproduces is fixed.
+FAILED_STATUSES = {"error", "timeout", XFAIL}
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -19,7 +19,7 @@ from analysis.charts import MAX_RUN_LABELS
 from analysis.labels import describing_fields, short_names
 from analysis.metrics import DISPLAY_UNITS
 from analysis.panel_charts import Panel, Series, small_multiples
-from bench.results.schema import SIMULATED_LABEL
+from bench.results.schema import SIMULATED_LABEL, XFAIL
 from analysis.render import (
     MEMORY_HEADER,
     compare_header,
@@ -66,9 +66,12 @@ def run_summary(page: Page, path: Path, run: dict[str, Any], frame: pd.DataFrame
         ("python", run.get("python")),
         ("suite commit", f"{suite.get('commit')}{' (dirty)' if suite.get('dirty') else ''}"),
     ]
-    counts = frame["status"].value_counts().to_dict() if len(frame) else {}
+    counts = frame["counted_status"].value_counts().to_dict() if len(frame) else {}
     facts.append(("cases by status", ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"))
-    failed = frame[frame["status"].isin(["error", "timeout"])] if len(frame) else frame
+    if "known_bug" in frame:  # the known torch bugs that reproduced, apart from the failures
+        issues = frame.loc[frame["counted_status"] == XFAIL, "known_bug"].map(lambda bug: bug["issue"]).value_counts()
+        facts.append(("known torch bugs (xfail)", ", ".join(f"{i}: {n} cases" for i, n in issues.items()) or "none"))
+    failed = frame[frame["counted_status"].isin(["error", "timeout"])] if len(frame) else frame
     rows = [[r["case"], r["status"], (r.get("message") or "").strip().splitlines()[0][:300] if r.get("message")
              else ""] for _, r in failed.iterrows()]
     body = [page.table(["what", "value"], [[k, v] for k, v in facts], "run-summary")]

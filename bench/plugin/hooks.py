@@ -24,6 +24,7 @@ from bench.plugin.options import check_metric, check_ranges, convert_numbers, ro
 from bench.worlds.external_pool import launched_meshes
 from bench.config.fault_cases import parse_faults, with_faults
 from bench.config.gpu_profile import limit_cases
+from bench.config.known_bugs import known_bugs
 from bench.machine.gpus import cuda_device_count
 from bench.ops.matrix import expand, scale_cases, simulated_cases, with_dtypes
 from bench.machine.placement import set_placement
@@ -52,6 +53,7 @@ def _checked_selection(config: pytest.Config) -> Selection:
                        config.getoption("--world-size"), overrides, config.getoption("--dtype"),
                        cuda_devices=cuda_device_count)
     parse_faults(config.getoption("--fault"))
+    known_bugs()  # a bad STATEDICT_BENCH_KNOWN_BUGS file is bad input, said before anything runs
     check_ranges(config)
     check_checkpoint_folder(config.getoption("--checkpoint-dir"))
     if config.getoption("--only-cases"):

@@ -22,6 +22,17 @@ READABLE_SCHEMA_VERSIONS = (1, 2)
 STATUSES = ("ok", "unsupported", "error", "timeout", "skipped")
 """ok: measured; unsupported: torch refused the combination (its message kept); error: a rank raised or died;
 timeout: a rank hung; skipped: the suite did not run it (its memory need exceeds the machine, or no GPU)."""
+XFAIL = "xfail"
+"""How a case whose known torch bug reproduced is counted and shown (run.status_counts, summaries, comparisons),
+apart from failures; its record keeps torch's own status and message (bench/config/known_bugs.py)."""
+
+
+def counted_status(record: dict) -> str:
+    """The status a case is counted under: XFAIL where a known torch bug reproduced, else its status. A record of a
+    file from before `reproduced` had its `known_bug` only when the case failed."""
+    bug = record.get("known_bug")
+    return XFAIL if bug and bug.get("reproduced", True) else record["status"]
+
 SIMULATED_RANK = 0
 """The rank a simulated world's one process plays: the coordinator, which also holds the largest shard of an uneven
 dim 0."""
@@ -66,7 +77,8 @@ RECORD_FIELDS: dict[str, Field] = {
     # how it went
     "status": Field("-", "one of STATUSES"),
     "message": Field("-", "torch's message, the failing rank and traceback, or the notes of the check; empty if none"),
-    "known_bug": Field("-", "a failure that matches a known torch bug: {issue, summary} (bench/config/known_bugs.py)"),
+    "known_bug": Field("-", "a case a known torch bug hits (bench/config/known_bugs.py): {issue, number, summary, "
+                            "torch_versions, symptom, reproduced (true, false, or null: not run), note}"),
     "correct": Field("-", "the loaded state equals what was saved (true), differs (false: status error), or unchecked"),
     # time
     "warmup_rounds": Field("count", "untimed rounds before the measured ones"),
@@ -145,7 +157,7 @@ RUN_FIELDS: dict[str, Field] = {
     "world_start_s": Field("s", "wall time spent starting worlds"),
     "wall_time": Field("s", "where the run's wall time went, part by part (bench/results/wall_accounting.py)"),
     "cases": Field("count", "cases in the file"),
-    "status_counts": Field("count", "cases per status"),
+    "status_counts": Field("count", f"cases per status; a case whose known torch bug reproduced counts as {XFAIL}"),
     "complete": Field("-", "every selected case is in the file (false while running or after an interruption)"),
 }
 """Every field of the file's `run` object."""

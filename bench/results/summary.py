@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.results.reader import ResultFileError, options_label, read_result_file, records_of
-from bench.results.schema import SIMULATED_LABEL, SIMULATED_MEANING
+from bench.results.schema import SIMULATED_LABEL, SIMULATED_MEANING, XFAIL, counted_status
 from bench.ops.matrix import mesh_label
 from bench.metrics import JUDGED, Metric, wall
 from bench.results.dispersion import UNSTABLE_RCV
@@ -51,7 +51,7 @@ def table_rows(cases: list[dict[str, Any]], device_peaks: bool = False,
             _fmt(record.get("throughput_gbps"), 1, 3), _fmt(record.get("fraction_of_ceiling"), 100, 1),
             _fmt(max(peaks) if peaks else None, 1 / 2**20, 2),
             {True: "yes", False: "NO", None: "-"}[record.get("correct")],
-            record["status"] + flag,
+            counted_status(record) + flag,
         ])
         if device_peaks:
             known = [p for p in record.get("peak_cuda_bytes") or [] if p is not None]
@@ -79,8 +79,23 @@ def format_table(rows: list[list[str]], header: list[str] = HEADER) -> str:
 
 
 def failures(cases: list[dict[str, Any]]) -> list[str]:
+    """A line per failed case; a case whose known torch bug reproduced is not a failure (known_bug_lines)."""
     return [f"{r['case_id']}: {r['status']}: {r['message'].splitlines()[0] if r['message'] else ''}"
-            for r in cases if r["status"] in ("error", "timeout")]
+            + (f" ({r['known_bug']['note']})" if (r.get("known_bug") or {}).get("note") else "")
+            for r in cases if counted_status(r) in ("error", "timeout")]
+
+
+def known_bug_lines(cases: list[dict[str, Any]]) -> list[str]:
+    """A line per known torch bug that reproduced (with its case count), and one per case where it did not."""
+    reproduced: dict[str, list[dict[str, Any]]] = {}
+    for record in cases:
+        if counted_status(record) == XFAIL:
+            reproduced.setdefault(record["known_bug"]["issue"], []).append(record)
+    lines = [f"{XFAIL}: {len(hit)} case(s): {hit[0]['known_bug'].get('note') or hit[0]['known_bug']['issue']}; "
+             f"e.g. {hit[0]['case_id']}: {(hit[0]['message'] or '').splitlines()[0] if hit[0]['message'] else ''}"
+             for hit in reproduced.values()]
+    return lines + [f"XPASS: {r['case_id']}: {r['known_bug']['note']}" for r in cases
+                    if (r.get("known_bug") or {}).get("reproduced") is False and r["status"] == "ok"]
 
 
 def summarize_file(path: str | Path) -> str:
@@ -92,6 +107,7 @@ def summarize_file(path: str | Path) -> str:
     metrics = metric_columns(cases)
     lines = [format_table(table_rows(cases, on_gpus, metrics), header(on_gpus, metrics)), ""]
     lines += [f"failed: {line}" for line in failures(cases)]
+    lines += known_bug_lines(cases)
     lines += [f"skipped: {r['case_id']}: {r['message']}" for r in cases if r["status"] == "skipped"]
     if run.get("complete") is False:
         lines.append(f"incomplete: the run was interrupted; `--resume {path}` runs the cases it lacks")

@@ -15,12 +15,13 @@ from bench.machine.ceilings import add_fraction_of_ceiling, measure_ceilings
 from bench.machine.checkpoint_files import make_private_dir, remove_tree
 from bench.worlds.external_pool import make_pool
 from bench.ops.matrix import Case, mesh_label, parse_mesh_label
-from bench.config.known_bugs import mark_known_bug
+from bench.config.known_bugs import bugs_of_case, judge, known_bugs
 from bench.machine.state import cpu_ticks, noise_during
 from bench.config.memory_need import estimate, gpu_count_shortfall, host_available_bytes, shortfall
 from bench.machine.gpus import cuda_device_count, device_total_bytes
 from bench.config.profiles import Profile, RoundSettings
 from bench.results.record import build_record
+from bench.results.schema import counted_status
 from models.init import model_facts
 from bench.run.run_info import start_run_info
 from bench.rank.pacing import REWARM_ROUNDS, RunPacer, load_pacer
@@ -93,6 +94,10 @@ class BenchSession:
         self.checkpoint_root = make_private_dir(checkpoint_parent)
         """Every case's checkpoint folder lives under this private folder; removed when the session closes."""
         self._sources: dict[tuple[str, tuple[int, ...], str], Path] = {}
+        self.known_bugs = known_bugs()
+        """The known torch bugs' table (bench/config/known_bugs.py), with any rows STATEDICT_BENCH_KNOWN_BUGS adds."""
+        self.device = "cuda" if cuda_device_count() else "cpu"
+        """The device the ranks will use, as bench/rank/main.py make_context picks it: what a known bug is matched on."""
         self.pacer: RunPacer | None = load_pacer("parent")
         """A paced run's (compare mode's) pacer, which says when this run may measure (bench/rank/pacing.py)."""
         waited_s = self._wait_turn(self.pacer.before_run_info if self.pacer else None)
@@ -192,13 +197,15 @@ class BenchSession:
     def _measure(self, case: Case) -> dict[str, Any]:
         sequence = self.first_sequence + len(self.records)
         self._wait_turn(functools.partial(self.pacer.before_case, sequence, case.id) if self.pacer else None)
+        torch_version = self.run_info["torch"]["version"]
+        bugs = bugs_of_case(self.known_bugs, case, self.device, torch_version)  # matched before the case runs
         reason = self.memory_shortfall(case)  # checked first: a case that cannot fit starts no world
         if reason:
             world, outcome = None, CaseOutcome("skipped", reason, [None] * case.process_count)
         else:
             world, outcome = self._run(case)
         record = record_from_world(world, case, outcome, self.settings)
-        mark_known_bug(record)
+        judge(record, bugs, torch_version)
         add_fraction_of_ceiling(record, self.run_info["ceilings"])
         # position in the run (a resumed one included): timed and untimed cases live in two lists
         record["sequence"] = sequence
@@ -211,7 +218,8 @@ class BenchSession:
         wall_s = time.perf_counter() - self._process_began
         counts: dict[str, int] = {}
         for record in self.records:
-            counts[record["status"]] = counts.get(record["status"], 0) + 1
+            status = counted_status(record)
+            counts[status] = counts.get(status, 0) + 1
         return {**self.run_info, "duration_s": time.perf_counter() - self._began, "world_starts": starts,
                 "world_start_s": start_s, "cases": len(self.records), "status_counts": counts,
                 "rank_pids": self.pool.rank_pids(), "launch": self.pool.launch_info(),
