@@ -2,7 +2,8 @@
 
 import pytest
 
-from bench.ops.matrix import API_OPS, Case, Simulation, expand, scale_cases, simulated_cases
+from bench.ops.matrix import API_OPS, Case, expand, simulated_cases
+from bench.ops.simulations import Simulation, scale_cases
 from bench.config.profiles import PROFILES, RoundSettings, UnknownProfileError, get_profile
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from bench.config.profiles import PROFILES
-from bench.ops.matrix import Simulation, scale_cases
+from bench.ops.simulations import Simulation, scale_cases
 from bench.run.session import BenchSession
 from tests.conftest import TEST_ROUNDS
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bench.ops.matrix import DTYPES, Simulation
+from bench.ops.matrix import DTYPES
+from bench.ops.simulations import Simulation
 from models.catalog import model_entry
 
 

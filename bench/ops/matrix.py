@@ -109,60 +109,60 @@ class Case:
                 "options": self.options_dict, "model": self.model, "mesh_shape": list(self.mesh_shape)}
 
 
-def _case(api: str, op: str, sdt: str | None, model: str | None, mesh: tuple[int, ...], **options: Any) -> Case:
+def make_case(api: str, op: str, sdt: str | None, model: str | None, mesh: tuple[int, ...], **options: Any) -> Case:
     return Case(api=api, op=op, state_dict_type=sdt, options=tuple(sorted(options.items())), model=model,
                 mesh_shape=mesh)
 
 
 def fsdp1_cases(model: str, mesh: tuple[int, ...]) -> list[Case]:
     is_2d = len(mesh) == 2
-    cases = [_case("fsdp1", op, "sharded", model, mesh, use_mesh=True)
+    cases = [make_case("fsdp1", op, "sharded", model, mesh, use_mesh=True)
              for op in ("get_model", "get_optim", "set_model", "set_optim")]
     # PyTorch's own test asserts that LOCAL_STATE_DICT with a DeviceMesh raises: kept to record torch's refusal.
-    cases.append(_case("fsdp1", "get_model", "local", model, mesh, use_mesh=True))
+    cases.append(make_case("fsdp1", "get_model", "local", model, mesh, use_mesh=True))
     if not is_2d:  # without a mesh FSDP1 shards over the default group: ShardedTensor state dicts
-        cases += [_case("fsdp1", op, "sharded", model, mesh, use_mesh=False)
+        cases += [make_case("fsdp1", op, "sharded", model, mesh, use_mesh=False)
                   for op in ("get_model", "get_optim", "set_model", "set_optim")]
         # LOCAL_STATE_DICT loads back only with use_orig_params=False (its _flat_param key).
-        cases += [_case("fsdp1", op, "local", model, mesh, use_mesh=False, use_orig_params=False)
+        cases += [make_case("fsdp1", op, "local", model, mesh, use_mesh=False, use_orig_params=False)
                   for op in ("get_model", "set_model")]
     for rank0_only in (False, True):
         for offload_to_cpu in (False, True):
-            cases += [_case("fsdp1", op, "full", model, mesh, use_mesh=True, rank0_only=rank0_only,
+            cases += [make_case("fsdp1", op, "full", model, mesh, use_mesh=True, rank0_only=rank0_only,
                             offload_to_cpu=offload_to_cpu) for op in ("get_model", "get_optim")]
     return cases
 
 
 def fsdp2_cases(model: str, mesh: tuple[int, ...]) -> list[Case]:
-    cases = [_case("fsdp2", "get_model", "sharded", model, mesh, method="module_state_dict")]
+    cases = [make_case("fsdp2", "get_model", "sharded", model, mesh, method="module_state_dict")]
     for op in ("get_model", "get_optim"):
-        cases.append(_case("fsdp2", op, "sharded", model, mesh, method="dsd"))
-        cases.append(_case("fsdp2", op, "full", model, mesh, method="dsd", cpu_offload=True))
+        cases.append(make_case("fsdp2", op, "sharded", model, mesh, method="dsd"))
+        cases.append(make_case("fsdp2", op, "full", model, mesh, method="dsd", cpu_offload=True))
     for op in ("set_model", "set_optim"):
-        cases.append(_case("fsdp2", op, "sharded", model, mesh, method="dsd"))
-        cases.append(_case("fsdp2", op, "full", model, mesh, method="dsd", broadcast_from_rank0=True))
+        cases.append(make_case("fsdp2", op, "sharded", model, mesh, method="dsd"))
+        cases.append(make_case("fsdp2", op, "full", model, mesh, method="dsd", broadcast_from_rank0=True))
     return cases
 
 
 def serialization_cases(model: str, mesh: tuple[int, ...]) -> list[Case]:
     """torch.save into a BytesIO and torch.load back of FSDP1's sharded (DTensor) state dicts, as PyTorch's test."""
-    return [_case("torch_save", op, "sharded", model, mesh, state=state, source="fsdp1")
+    return [make_case("torch_save", op, "sharded", model, mesh, state=state, source="fsdp1")
             for state in ("model", "optim") for op in ("serialize", "deserialize")]
 
 
 def checkpoint_cases(model: str, mesh: tuple[int, ...]) -> list[Case]:
     """DCP save/async_save/load of model + optimizer state, and the torch.save-to-files baselines."""
-    cases = [_case("dcp", "save", "sharded", model, mesh, source="fsdp2", thread_count=threads,
+    cases = [make_case("dcp", "save", "sharded", model, mesh, source="fsdp2", thread_count=threads,
                    single_file_per_rank=single_file) for threads in (1, 4) for single_file in (True, False)]
-    cases.append(_case("dcp", "save", "sharded", model, mesh, source="fsdp1", thread_count=1,
+    cases.append(make_case("dcp", "save", "sharded", model, mesh, source="fsdp1", thread_count=1,
                        single_file_per_rank=True))
-    cases += [_case("dcp", "async_save", "sharded", model, mesh, source="fsdp2", mode=mode, staging=staging)
+    cases += [make_case("dcp", "async_save", "sharded", model, mesh, source="fsdp2", mode=mode, staging=staging)
               for mode, staging in (("thread", "default"), ("process", "default"), ("thread", "pinned"))]
-    cases += [_case("dcp", "load", "sharded", model, mesh, source=source, page_cache=cache)
+    cases += [make_case("dcp", "load", "sharded", model, mesh, source=source, page_cache=cache)
               for source, cache in (("fsdp2", "cold"), ("fsdp2", "warm"), ("fsdp1", "cold"))]
     for layout, sdt in (("per_rank", "sharded"), ("rank0_full", "full")):
-        cases.append(_case("torch_save", "save", sdt, model, mesh, source="fsdp2", layout=layout))
-        cases.append(_case("torch_save", "load", sdt, model, mesh, source="fsdp2", layout=layout, page_cache="cold"))
+        cases.append(make_case("torch_save", "save", sdt, model, mesh, source="fsdp2", layout=layout))
+        cases.append(make_case("torch_save", "load", sdt, model, mesh, source="fsdp2", layout=layout, page_cache="cold"))
     return cases
 
 
@@ -172,7 +172,7 @@ RESHARD_PAIRS = (((2,), (4,)), ((4,), (2,)), ((4,), (1,)), ((1,), (4,)), ((2, 2)
 
 def reshard_cases(model: str, mesh: tuple[int, ...], meshes: list[tuple[int, ...]]) -> list[Case]:
     """DCP loads at `mesh` of a checkpoint saved at another mesh of the run (the source world saves it on demand)."""
-    return [_case("dcp", "load", "sharded", model, mesh, source="fsdp2", page_cache="cold",
+    return [make_case("dcp", "load", "sharded", model, mesh, source="fsdp2", page_cache="cold",
                   saved_on=mesh_label(saved_on))
             for saved_on, loaded_on in RESHARD_PAIRS if loaded_on == mesh and saved_on in meshes]
 
@@ -180,84 +180,18 @@ def reshard_cases(model: str, mesh: tuple[int, ...], meshes: list[tuple[int, ...
 def simulated_fsdp2_cases(model: str, world_size: int) -> list[Case]:
     """FSDP2's sharded get/set of model and optimizer state (dsd) by one rank of a simulated world. Full state dicts
     are not offered: their all-gathers return uninitialised memory on a fake process group."""
-    return [_case("fsdp2", op, "sharded", model, (world_size,), method="dsd", simulated=True)
+    return [make_case("fsdp2", op, "sharded", model, (world_size,), method="dsd", simulated=True)
             for op in ("get_model", "get_optim", "set_model", "set_optim")]
 
 
 def simulated_plan_case(model: str, world_size: int) -> Case:
     """DCP's global save planning (the coordinator's dedup and metadata) over the local plans of `world_size` ranks
     holding `model` + Adam state, FSDP2-sharded; no data is written."""
-    return _case("dcp", "plan", "sharded", model, (world_size,), simulated=True, source="fsdp2")
-
-
-SIMULATION_KINDS = ("state_dict", "planning")
-SIMULATION_LAYOUTS = ("fsdp", "hsdp", "tp")
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Simulation:
-    """A family of simulated cases at the sizes users run (the scale profile)."""
-
-    kind: str
-    """`state_dict`: FSDP2's get/set of model and optimizer state (dsd); `planning`: DCP's local save plan, global
-    save plan and local load plan (from a checkpoint of the same world, and resharded from `reshard_from`)."""
-    models: tuple[str, ...]
-    """Zoo models (the real shapes of models/shapes.py and their variants)."""
-    ranks: tuple[int, ...]
-    """World sizes N."""
-    layout: str = "fsdp"
-    """`fsdp`: a 1D mesh of N; `hsdp`: (N / group) replicas of `group`-way sharding; `tp`: FSDP over N / group x
-    tensor parallelism over `group` (DTensors with two placements)."""
-    group: int = 8
-    """HSDP's shard group size, or the tensor-parallel degree."""
-    reshard_from: float | None = 0.5
-    """Planning: also plan a load of a checkpoint saved by this fraction of N ranks (1D only); None: no resharding."""
-    ops: tuple[str, ...] = ()
-    """Only these ops of the kind (e.g. the global `plan`, whose cost grows with ranks x tensors, at fewer
-    sizes); empty: all."""
-
-    def __post_init__(self) -> None:
-        if self.kind not in SIMULATION_KINDS or self.layout not in SIMULATION_LAYOUTS:
-            raise ValueError(f"simulation kind must be one of {SIMULATION_KINDS} and layout one of "
-                             f"{SIMULATION_LAYOUTS}, got {self.kind!r}, {self.layout!r}")
-        if self.layout != "fsdp" and any(n % self.group or n == self.group for n in self.ranks):
-            raise ValueError(f"every rank count must be a multiple of group {self.group} (and larger)")
-
-    def mesh(self, world_size: int) -> tuple[int, ...]:
-        return (world_size,) if self.layout == "fsdp" else (world_size // self.group, self.group)
-
-    def cases(self, model: str, world_size: int) -> list[Case]:
-        return [case for case in self._all_cases(model, world_size) if not self.ops or case.op in self.ops]
-
-    def _all_cases(self, model: str, world_size: int) -> list[Case]:
-        mesh = self.mesh(world_size)
-        layout = {"parallel": "tp"} if self.layout == "tp" else {}
-        if self.kind == "state_dict":
-            return [_case("fsdp2", op, "sharded", model, mesh, method="dsd", simulated=True, **layout)
-                    for op in ("get_model", "get_optim", "set_model", "set_optim")]
-        cases = [_case("dcp", op, "sharded", model, mesh, simulated=True, source="fsdp2", **layout)
-                 for op in ("plan_local", "plan")]
-        cases.append(_case("dcp", "plan_load", "sharded", model, mesh, simulated=True, source="fsdp2",
-                           saved_ranks=world_size, **layout))
-        if self.reshard_from and self.layout == "fsdp" and int(world_size * self.reshard_from) >= 1:
-            cases.append(_case("dcp", "plan_load", "sharded", model, mesh, simulated=True, source="fsdp2",
-                               saved_ranks=int(world_size * self.reshard_from)))
-        return cases
-
-
-def scale_cases(simulations: Iterable[Simulation], models: Iterable[str] | None = None) -> list[Case]:
-    """The simulations' cases for `models` (None: all of theirs), grouped by mesh, then by model, so that one
-    simulated world serves a mesh and one model build (bench/ops/wrapping.py) its ops."""
-    keep = None if models is None else set(models)
-    cases = [case for simulation in simulations for model in simulation.models
-             if keep is None or model in keep
-             for world_size in simulation.ranks for case in simulation.cases(model, world_size)]
-    order = {model: index for index, model in enumerate(dict.fromkeys(case.model for case in cases))}
-    return sorted(cases, key=lambda case: (case.world_size, case.mesh_shape, order[case.model]))
+    return make_case("dcp", "plan", "sharded", model, (world_size,), simulated=True, source="fsdp2")
 
 
 def null_case(mesh: tuple[int, ...]) -> Case:
-    return _case("null", "noop", None, None, mesh)
+    return make_case("null", "noop", None, None, mesh)
 
 
 def expand(mesh_shapes: Iterable[tuple[int, ...]], models: Iterable[str],

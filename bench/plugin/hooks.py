@@ -26,7 +26,8 @@ from bench.config.fault_cases import parse_faults, with_faults
 from bench.config.gpu_profile import limit_cases
 from bench.config.known_bugs import known_bugs
 from bench.machine.gpus import cuda_device_count
-from bench.ops.matrix import expand, scale_cases, simulated_cases, with_dtypes
+from bench.ops.matrix import expand, simulated_cases, with_dtypes
+from bench.ops.simulations import scale_cases
 from bench.machine.placement import set_placement
 from bench.plugin.result_writer import ResultWriter
 from bench.results.files import target_path
