@@ -4,6 +4,7 @@ too), an HSDP load reads each byte once per replica (pytorch #171412), and recor
 
 from __future__ import annotations
 
+import psutil
 import pytest
 
 from bench.config.profiles import PROFILES
@@ -15,7 +16,7 @@ MODEL = "llama3_debug"  # torchtitan's debug model: 57 tensors, dims that divide
 
 
 @pytest.fixture(scope="module")
-def scale_records(tmp_path_factory):
+def scale_run(tmp_path_factory):
     """State dicts with TP on 2 x 8, planning on 16 ranks (1D, loads from 16 and from 8) and on HSDP 4 x 4."""
     simulations = [Simulation(kind="state_dict", models=(MODEL,), ranks=(16,), layout="tp", group=8,
                               ops=("get_model", "set_optim")),
@@ -27,9 +28,21 @@ def scale_records(tmp_path_factory):
     try:
         cases = scale_cases(simulations)
         records = {(c.op, c.mesh_label, c.options_dict.get("saved_ranks")): session.measure(c) for c in cases}
-        yield records
+        live = [pid for pid in session.pool.rank_pids()
+                if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+        yield records, live
     finally:
         session.close()
+
+
+@pytest.fixture(scope="module")
+def scale_records(scale_run):
+    return scale_run[0]
+
+
+def test_one_simulated_world_lives_at_a_time(scale_run):
+    """Three meshes, three simulated worlds in turn: each stops when the next starts, with the model it held."""
+    assert len(scale_run[1]) == 1
 
 
 def test_every_scale_case_runs_and_checks_its_result(scale_records):

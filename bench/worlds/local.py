@@ -195,7 +195,8 @@ def _key(mesh_shape: tuple[int, ...], simulated: bool) -> tuple:
 class WorldPool:
     """Live worlds by mesh shape, each reused by every case of its shape. An idle world waits in a pipe read and
     uses no CPU, so several may live at once: a resharding load needs the world that saved its checkpoint as well
-    as its own. Beyond `max_live_ranks` ranks the least recently used world is stopped."""
+    as its own. Beyond `max_live_ranks` ranks the least recently used world is stopped, and a simulated world is
+    stopped when another one is asked for (the simulated cases come grouped by world)."""
 
     def __init__(self, max_live_ranks: int = 12, waiting: Waiting = say_nothing) -> None:
         self.max_live_ranks = max_live_ranks
@@ -206,6 +207,9 @@ class WorldPool:
 
     def get(self, mesh_shape: tuple[int, ...], simulated: bool = False) -> World:
         key = _key(mesh_shape, simulated)
+        if simulated:  # one at a time: each keeps its last model build (GBs at the scale profile's sizes)
+            for other in [k for k, w in self._live.items() if w.simulated and k != key]:
+                self._retire(other)
         world = self._live.pop(key, None) or World(tuple(mesh_shape), simulated, self.waiting)
         while self._live and (sum(w.process_count for w in self._live.values()) + world.process_count
                               > self.max_live_ranks):
