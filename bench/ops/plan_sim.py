@@ -40,11 +40,11 @@ def mesh_coordinate(rank: int, mesh_shape: tuple[int, ...]) -> list[int]:
     return coordinate[::-1]
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=2**17)
 def _shard_geometry(global_shape: tuple[int, ...], placements: tuple, mesh_shape: tuple[int, ...],
                     rank: int) -> tuple[torch.Size, torch.Size]:
     """(sizes, offsets) of the shard that `rank` holds, by torch's own rule for checkpoints. Cached: a parameter and
-    its two Adam moments share one geometry, and so do layers of one shape."""
+    its two Adam moments share one geometry, and so do layers of one shape (a few shapes x 16,384 ranks fit)."""
     from torch.distributed.tensor._utils import _compute_local_shape_and_global_offset
 
     sizes, offsets = _compute_local_shape_and_global_offset(
@@ -52,19 +52,23 @@ def _shard_geometry(global_shape: tuple[int, ...], placements: tuple, mesh_shape
     return torch.Size(sizes), torch.Size(offsets)
 
 
-def plan_for_rank(local_plan: SavePlan, dtensors: dict[str, DTensor], rank: int,
-                  mesh_shape: tuple[int, ...] | None = None) -> SavePlan:
-    """`local_plan` (this rank's, from DCP) as the rank `rank` would have made it: its shards' sizes and offsets.
-    `mesh_shape`: the plan of a world of another mesh with the same placements (a checkpoint saved at another size);
-    None: this world's."""
+def shard_layouts(dtensors: dict[str, DTensor], mesh_shape: tuple[int, ...] | None = None) -> dict[str, tuple]:
+    """Each DTensor's (global shape, placements, mesh shape), read once: DeviceMesh.shape is computed on every
+    call. `mesh_shape`: a world of another mesh with the same placements (a checkpoint saved at another size)."""
+    return {fqn: (tuple(t.shape), tuple(t.placements), mesh_shape or tuple(t.device_mesh.shape))
+            for fqn, t in dtensors.items()}
+
+
+def plan_for_rank(local_plan: SavePlan, layouts: dict[str, tuple], rank: int) -> SavePlan:
+    """`local_plan` (this rank's, from DCP) as the rank `rank` would have made it: its shards' sizes and offsets,
+    with the shard layouts of `shard_layouts`."""
     items = []
     for item in local_plan.items:
-        tensor = dtensors.get(item.index.fqn)
-        if item.type != WriteItemType.SHARD or tensor is None:
+        layout = layouts.get(item.index.fqn)
+        if item.type != WriteItemType.SHARD or layout is None:
             items.append(item)  # replicated: every rank plans the same item, the coordinator dedups them
             continue
-        sizes, offsets = _shard_geometry(tuple(tensor.shape), tuple(tensor.placements),
-                                         mesh_shape or tuple(tensor.device_mesh.shape), rank)
+        sizes, offsets = _shard_geometry(*layout, rank)
         # objects of this item's own, as DCP makes them: pickling (the bytes a gather carries) then counts each once
         sizes, offsets = torch.Size(sizes), torch.Size(offsets)
         data = item.tensor_data
@@ -109,8 +113,9 @@ def metadata_figures(metadata) -> dict[str, Any]:
 
 def plans_of_world(own_plan: SavePlan, dtensors: dict[str, DTensor], own_rank: int,
                    mesh_shape: tuple[int, ...] | None, world_size: int) -> list[SavePlan]:
-    return [own_plan if rank == own_rank and mesh_shape is None else
-            plan_for_rank(own_plan, dtensors, rank, mesh_shape) for rank in range(world_size)]
+    layouts = shard_layouts(dtensors, mesh_shape)
+    return [own_plan if rank == own_rank and mesh_shape is None else plan_for_rank(own_plan, layouts, rank)
+            for rank in range(world_size)]
 
 
 class _SimulatedPlanning(Operation):
@@ -167,7 +172,7 @@ class SimulatedPlan(_SimulatedPlanning):
         self.extra["metadata_entries"] = len(metadata.state_dict_metadata)
         self.extra["scatter_bytes"] = pickled_bytes(global_plan)
         self.extra.update(metadata_figures(metadata))
-        derived = plan_for_rank(self.own_plan, self.dtensors, self.ctx.rank)
+        derived = plan_for_rank(self.own_plan, shard_layouts(self.dtensors), self.ctx.rank)
         if derived.items != self.own_plan.items:
             return self.report("the plan derived for this rank differs from DCP's own local plan")
         return self.report(chunks_tile(metadata))

@@ -19,7 +19,7 @@ class Simulation:
 
     kind: str
     """`state_dict`: FSDP2's get/set of model and optimizer state (dsd); `planning`: DCP's local save plan, global
-    save plan and local load plan (from a checkpoint of the same world, and resharded from `reshard_from`)."""
+    save plan and local load plan (of checkpoints saved by the fractions of N in `load_from`)."""
     models: tuple[str, ...]
     """Zoo models (the real shapes of models/shapes.py and their variants)."""
     ranks: tuple[int, ...]
@@ -29,8 +29,9 @@ class Simulation:
     tensor parallelism over `group` (DTensors with two placements)."""
     group: int = 8
     """HSDP's shard group size, or the tensor-parallel degree."""
-    reshard_from: float | None = 0.5
-    """Planning: also plan a load of a checkpoint saved by this fraction of N ranks (1D only); None: no resharding."""
+    load_from: tuple[float, ...] = (1.0, 0.5)
+    """Planning: loads of checkpoints saved by these fractions of N ranks (1.0: the same world; another: resharded,
+    1D only)."""
     ops: tuple[str, ...] = ()
     """Only these ops of the kind (e.g. the global `plan`, whose cost grows with ranks x tensors, at fewer
     sizes); empty: all."""
@@ -56,11 +57,11 @@ class Simulation:
                     for op in ("get_model", "get_optim", "set_model", "set_optim")]
         cases = [make_case("dcp", op, "sharded", model, mesh, simulated=True, source="fsdp2", **layout)
                  for op in ("plan_local", "plan")]
-        cases.append(make_case("dcp", "plan_load", "sharded", model, mesh, simulated=True, source="fsdp2",
-                           saved_ranks=world_size, **layout))
-        if self.reshard_from and self.layout == "fsdp" and int(world_size * self.reshard_from) >= 1:
-            cases.append(make_case("dcp", "plan_load", "sharded", model, mesh, simulated=True, source="fsdp2",
-                               saved_ranks=int(world_size * self.reshard_from)))
+        for fraction in self.load_from:
+            saved = int(world_size * fraction)
+            if saved >= 1 and (saved == world_size or self.layout == "fsdp"):
+                cases.append(make_case("dcp", "plan_load", "sharded", model, mesh, simulated=True, source="fsdp2",
+                                       saved_ranks=saved, **layout))
         return cases
 
 
