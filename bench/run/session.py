@@ -86,6 +86,8 @@ class BenchSession:
         self.settings = settings
         # a pool of local worlds, or the ranks a launcher started (bench/worlds/launched.py)
         self.pool = make_pool(waiting)
+        self._simulated_model: str | None = None
+        """The model the live simulated world has built: another model gets a fresh process."""
         self.records: list[dict[str, Any]] = []
         self.first_sequence = first_sequence
         """Cases already in the file this run resumes: the new records are numbered after them."""
@@ -199,6 +201,9 @@ class BenchSession:
         self._wait_turn(functools.partial(self.pacer.before_case, sequence, case.id) if self.pacer else None)
         torch_version = self.run_info["torch"]["version"]
         bugs = bugs_of_case(self.known_bugs, case, self.device, torch_version)  # matched before the case runs
+        if case.simulated and case.model != self._simulated_model:
+            self.pool.stop_simulated()  # before the memory check: what it held is free again
+            self._simulated_model = case.model
         reason = self.memory_shortfall(case)  # checked first: a case that cannot fit starts no world
         if reason:
             world, outcome = None, CaseOutcome("skipped", reason, [None] * case.process_count)

@@ -208,14 +208,19 @@ class WorldPool:
     def get(self, mesh_shape: tuple[int, ...], simulated: bool = False) -> World:
         key = _key(mesh_shape, simulated)
         if simulated:  # one at a time: each keeps its last model build (GBs at the scale profile's sizes)
-            for other in [k for k, w in self._live.items() if w.simulated and k != key]:
-                self._retire(other)
+            self.stop_simulated(keep=key)
         world = self._live.pop(key, None) or World(tuple(mesh_shape), simulated, self.waiting)
         while self._live and (sum(w.process_count for w in self._live.values()) + world.process_count
                               > self.max_live_ranks):
             self._retire(next(iter(self._live)))
         self._live[key] = world
         return world
+
+    def stop_simulated(self, keep: tuple | None = None) -> None:
+        """Stop the live simulated world(s) but the one of key `keep`: a process that built a large model keeps the
+        heap it freed (glibc hands little back), so the next model gets a fresh process (bench/run/session.py)."""
+        for key in [k for k, w in self._live.items() if w.simulated and k != keep]:
+            self._retire(key)
 
     def _retire(self, key: tuple[int, ...]) -> None:
         world = self._live.pop(key)
