@@ -70,6 +70,26 @@ class DecoderShape:
     def param_count(self) -> int:
         return self.layers * self.block_params() + 2 * self.vocab * self.dim + self.dim
 
+    def tensor_shapes(self) -> list[tuple[int, ...]]:
+        """Every parameter's shape, block by block, then tok_embeddings, norm and output (torchtitan's order aside)."""
+        d, q, kv = self.dim, self.heads * self.head_dim, self.kv_heads * self.head_dim
+        block: list[tuple[int, ...]] = [(d,), (d,), (q, d), (kv, d), (kv, d), (d, q)]
+        if not self.experts:
+            block += [(self.ffn, d), (d, self.ffn), (self.ffn, d)]
+        else:
+            block.append((self.experts, d))
+            swiglu = [(self.expert_ffn, d), (d, self.expert_ffn), (self.expert_ffn, d)]
+            block += [(self.experts, *s) for s in swiglu] if self.grouped else swiglu * self.experts
+            if self.shared_ffn:
+                block += [(self.shared_ffn, d), (d, self.shared_ffn), (self.shared_ffn, d)]
+        return block * self.layers + [(self.vocab, d), (d,), (self.vocab, d)]
+
+    def largest_shard_params(self, shards: int) -> int:
+        """Parameters of rank 0 when every tensor is split along dim 0 into `shards` (FSDP2's Shard(0)): ceil(dim 0 /
+        shards) rows of each, so more than params / shards where dim 0 is small (64 grouped experts over 256 ranks:
+        rank 0 holds a whole expert, 4x its even share)."""
+        return sum(math.ceil(shape[0] / shards) * math.prod(shape[1:]) for shape in self.tensor_shapes())
+
     def scaled(self, width_divisor: int) -> DecoderShape:
         """The same tensors, names and layer count at 1/width_divisor of the widths: per-tensor costs (the Python
         work that dominates building a state dict) stay the real model's, while the bytes shrink ~width_divisor^2.

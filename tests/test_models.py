@@ -1,5 +1,7 @@
 """The model zoo: names, sizes, uneven shapes, deterministic weights that do not depend on sharding."""
 
+import math
+
 import pytest
 import torch
 
@@ -63,3 +65,30 @@ def test_models_run_forward():
 def test_unknown_model_is_refused_with_the_known_names():
     with pytest.raises(UnknownModelError, match="unknown model 'gpt5'; known models: dummy, dummy_uneven"):
         get_model_spec("gpt5")
+
+
+def test_real_shapes_have_the_published_tensor_and_parameter_counts():
+    from models.catalog import CATALOG
+
+    counts = {"llama3_8b": 291, "llama3_70b": 723, "llama3_405b": 1137, "llama3_debug": 57}
+    for name, tensors in counts.items():
+        shape = CATALOG[name].shape
+        assert shape.tensor_count() == tensors == len(shape.tensor_shapes())
+        assert sum(math.prod(s) for s in shape.tensor_shapes()) == shape.param_count()
+    assert round(CATALOG["llama3_8b"].shape.param_count() / 1e9, 2) == 8.03
+    assert round(CATALOG["llama3_debug"].shape.param_count() / 1e6, 1) == 6.2
+    scaled = CATALOG["llama3_8b_w16"]
+    assert scaled.shape.tensor_count() == 291 and scaled.scale()["width_divisor"] == 16
+
+
+def test_rank_zero_holds_a_whole_expert_when_experts_are_fewer_than_ranks():
+    """64 grouped experts over 256 ranks: rank 0 holds one expert of each grouped tensor (1/64 of it), an even
+    share of the rest; ungrouped experts split evenly."""
+    from models.catalog import CATALOG
+
+    grouped, ungrouped = CATALOG["moe_16b"].shape, CATALOG["moe_16b_ungrouped"].shape
+    experts = 3 * grouped.layers * grouped.experts * grouped.expert_ffn * grouped.dim
+    assert grouped.largest_shard_params(256) >= experts // 64
+    assert grouped.largest_shard_params(256) > 3.5 * grouped.param_count() / 256
+    assert ungrouped.largest_shard_params(256) < 1.1 * ungrouped.param_count() / 256
+    assert CATALOG["llama3_8b"].shape.largest_shard_params(1) == CATALOG["llama3_8b"].shape.param_count()

@@ -71,14 +71,29 @@ PLAN_ITEM_BYTES = 768
 (657 MB peak RSS for 770k local items at 4096 ranks, transformer_1m, of which ~270 MB the process's base)."""
 
 
+SIMULATED_BUILD_COPIES = 6
+"""Copies of rank 0's parameter bytes while a simulated rank builds its state: parameters, gradients, Adam's two
+moments and the foreach step's temporaries (resident after setup was 4.3x the parameter bytes for Llama-3 70B at
+256 ranks, measured 2026-12-07; the step's own peak is above that)."""
+
+
+def _rank0_model_bytes(case: Case, model_bytes: int, shards: int) -> int:
+    """Bytes of rank 0's shard of the parameters: from the real shape where the model has one (rank 0 holds the
+    most where a dim 0 is smaller than the shard count), else an even share."""
+    shape = model_entry(case.model).shape if case.model else None
+    if shape is None or not model_bytes:
+        return model_bytes // shards
+    return model_bytes * shape.largest_shard_params(shards) // shape.param_count()
+
+
 def _simulated_estimate(case: Case, model_bytes: int, tensors_hint: int) -> MemoryNeed:
-    """One process holding one rank's shard of the training state and of the op's copies; a global planning case
+    """One process holding rank 0's shard of the training state and of the op's copies; a global planning case
     also holds a local plan per simulated rank, a load planning case those of the saving world and its metadata.
     HSDP shards over the mesh's last dimension only; tensor parallelism over the whole world."""
     options = case.options_dict
     hsdp = len(case.mesh_shape) == 2 and options.get("parallel") != "tp"
-    shards = case.mesh_shape[-1] if hsdp else case.world_size
-    per_rank = (TRAINING_STATE_COPIES * model_bytes + 2 * _state_bytes(case, model_bytes)) // shards
+    shard = _rank0_model_bytes(case, model_bytes, case.mesh_shape[-1] if hsdp else case.world_size)
+    per_rank = max(SIMULATED_BUILD_COPIES * shard, TRAINING_STATE_COPIES * shard + 2 * _state_bytes(case, shard))
     planning_ranks = {"plan": case.world_size, "plan_load": int(options.get("saved_ranks", case.world_size))}
     plans = planning_ranks.get(case.op, 0) * tensors_hint * PLAN_ITEM_BYTES
     return MemoryNeed(host_bytes=RANK_BASE_BYTES + per_rank + plans, device_bytes_per_rank=per_rank)
