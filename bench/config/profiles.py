@@ -92,13 +92,15 @@ SCALE_SIMULATIONS = (
     Simulation(kind="state_dict", models=("moe_16b", "moe_16b_ungrouped"), ranks=(256, 1024)),
     # Planning over all 126 blocks of 405B at 16,384 ranks would hold ~56M chunks (~18 GB): the depth-truncated
     # variants keep exact shapes, and the full 8B model checks that cost follows the tensor count. The global plan
-    # costs ranks x tensors on the coordinator (~30 s a round for one block of 405B at 16,384 ranks), and so does
-    # deriving a checkpoint's metadata for a load: at 16,384 ranks only the resharded load (from 8,192) is planned.
+    # costs ranks x tensors on the coordinator, and so does deriving a checkpoint's metadata for a load: at 16,384
+    # ranks only the resharded load (from 8,192) is planned.
     Simulation(kind="planning", models=("llama3_405b_l1", "llama3_405b_l2", "llama3_405b_l4"),
                ranks=SCALE_RANKS[:-1], ops=("plan_local", "plan_load")),
     Simulation(kind="planning", models=("llama3_405b_l1", "llama3_405b_l2", "llama3_405b_l4"),
                ranks=SCALE_RANKS[-1:], ops=("plan_local", "plan_load"), load_from=(0.5,)),
-    Simulation(kind="planning", models=("llama3_405b_l1",), ranks=SCALE_RANKS, ops=("plan",)),
+    # the global plan's validation is quadratic in a tensor's chunks: one 405B block took 9.7 s a round at 4,096
+    # ranks and over 10 minutes for its rounds at 16,384 (2026-12-07): 16,384 is left to the fitted exponent
+    Simulation(kind="planning", models=("llama3_405b_l1",), ranks=SCALE_RANKS[:-1], ops=("plan",)),
     Simulation(kind="planning", models=("llama3_405b_l2", "llama3_405b_l4"), ranks=(256,), ops=("plan",)),
     Simulation(kind="planning", models=("llama3_8b",), ranks=(256,)),
     Simulation(kind="planning", models=("llama3_8b",), ranks=(256, 1024), layout="hsdp", group=64,
