@@ -25,11 +25,11 @@ def test_cpu_meter_sees_work_and_not_sleep():
     time.sleep(0.2)
     slept = meter.stop()
     meter.start()
-    until = time.perf_counter() + 0.2
-    while time.perf_counter() < until:
+    began = time.process_time()  # 0.2 s of this process's own CPU, however busy the machine is
+    while time.process_time() - began < 0.2:
         pass
     busy = meter.stop()
-    assert slept < 0.05 and busy > 0.1
+    assert slept < 0.05 and busy > 0.15
 
 
 def test_io_meter_counts_a_write(tmp_path):
