@@ -71,10 +71,11 @@ PLAN_ITEM_BYTES = 768
 (657 MB peak RSS for 770k local items at 4096 ranks, transformer_1m, of which ~270 MB the process's base)."""
 
 
-SIMULATED_BUILD_COPIES = 6
-"""Copies of rank 0's parameter bytes while a simulated rank builds its state: parameters, gradients, Adam's two
-moments and the foreach step's temporaries (resident after setup was 4.3x the parameter bytes for Llama-3 70B at
-256 ranks, measured 2026-12-07; the step's own peak is above that)."""
+SIMULATED_BUILD_COPIES = 12
+"""Copies of rank 0's parameter bytes at the peak of a simulated rank's case: parameters, gradients, Adam's two
+moments, the foreach step's temporaries and the op's own copies. Measured 2026-12-07: resident 4.3x the parameter
+bytes after setup for Llama-3 70B at 256 ranks, and a peak of 13.3 GB in that run's 70B and MoE cases at 256
+ranks, where rank 0 holds about 1.1 GB of parameters (12x)."""
 
 
 def _rank0_model_bytes(case: Case, model_bytes: int, shards: int) -> int:
