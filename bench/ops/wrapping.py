@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
-import gc
-
 import torch
 from torch import nn
 
@@ -105,21 +102,9 @@ def build_fsdp2(ctx: RankContext, model_name: str, *, tensor_parallel: bool = Fa
         return _build_fsdp2(ctx, model_name, tensor_parallel=tensor_parallel)
     key = (model_name, ctx.dtype, tensor_parallel, ctx.mesh_shape)
     if key not in _SIMULATED_BUILD:
-        _SIMULATED_BUILD.clear()  # one model at a time: the previous one's memory goes first
-        release_freed_memory()
+        _SIMULATED_BUILD.clear()  # one model at a time (another model gets a fresh process: bench/run/session.py)
         _SIMULATED_BUILD[key] = _build_fsdp2(ctx, model_name, tensor_parallel=tensor_parallel)
     return _SIMULATED_BUILD[key]
-
-
-def release_freed_memory() -> None:
-    """Collect garbage and hand the heap's free pages back to the system: glibc keeps a freed model's many
-    mid-sized blocks otherwise, and the next model's build then adds to a resident size that never shrank (a 70B
-    then a 16B MoE model reached 9 GB here, more than either needs)."""
-    gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc: nothing to trim
-        pass
 
 
 def resident_bytes() -> int:

@@ -50,8 +50,9 @@ def time_table(sim: pd.DataFrame) -> str:
 
 def figures_table(sim: pd.DataFrame) -> str:
     lines = ["| case | ranks | " + " | ".join(FIGURES) + " |", "|---" * (len(FIGURES) + 2) + "|"]
-    for _, row in sim.sort_values(["op", "model", "world_size"]).iterrows():
-        values = [extra_figure(row.to_frame().T, name).iloc[0] for name in FIGURES]
+    figures = pd.DataFrame({name: extra_figure(sim, name) for name in FIGURES})
+    for index, row in sim.sort_values(["op", "model", "world_size"]).iterrows():
+        values = figures.loc[index].tolist()
         if all(pd.isna(v) for v in values[1:]):
             continue
         cells = ["" if pd.isna(v) else (f"{v:.3g}" if name == "read_amplification" else f"{v:,.0f}")
