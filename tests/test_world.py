@@ -5,7 +5,7 @@ import time
 import pytest
 
 from bench.ops.matrix import Case
-from bench.worlds.local import World
+from bench.worlds.local import World, WorldPool
 from tests.conftest import TEST_ROUNDS, process_running
 
 
@@ -75,6 +75,19 @@ def test_stop_leaves_no_process_behind():
     assert len(set(pids)) == 2
     w.stop()
     assert not [pid for pid in pids if process_running(pid)]
+
+
+def test_asking_for_a_simulated_world_stops_the_idle_real_ones():
+    """Simulated cases come after every real one: the real ranks' memory is freed for them."""
+    pool = WorldPool()
+    try:
+        pids = pool.get((2,)).call("tests.rank_checks:process_ids")
+        assert all(process_running(pid) for pid in pids)
+        pool.get((64,), simulated=True)
+        assert not [pid for pid in pids if process_running(pid)]
+        assert pool.live_rank_pids((2,)) == []
+    finally:
+        pool.close()
 
 
 def test_ctrl_c_handled_by_another_thread_still_ends_a_hung_case_at_once(world):
