@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from bench.ops.matrix import DTYPES
@@ -106,12 +107,25 @@ SCALE_SIMULATIONS = (
     Simulation(kind="planning", models=("llama3_8b",), ranks=(256, 1024), layout="hsdp", group=64,
                ops=("plan_load",)),
 )
+SCALE_FULL_SIMULATIONS = SCALE_SIMULATIONS + (
+    # the coordinator's global plan at 16,384 ranks, which the scale profile's 15 minutes leave out: minutes a round
+    # per 405B block (the plan's validation compares every pair of a tensor's chunks when they all span its
+    # longest dim: docs/findings/2026-12-07-scale.md)
+    Simulation(kind="planning", models=("llama3_405b_l1", "llama3_405b_l2"), ranks=SCALE_RANKS[-1:], ops=("plan",)),
+)
 QUICK_SCALE_POINTS = (
     Simulation(kind="state_dict", models=("llama3_8b",), ranks=(4096,), ops=("get_model", "get_optim")),
     Simulation(kind="planning", models=("llama3_405b_l1",), ranks=(1024,), ops=("plan_local", "plan_load")),
 )
 """A few points of the scale profile in the quick one: a real 8B's state dicts at 4096 ranks, and one 405B block's
 planning at 1024 ranks, loaded as saved and resharded from 512."""
+
+# Real model shapes at the sizes users run, by simulation (docs/simulated.md); <= 15 minutes and 8 GiB here.
+SCALE = Profile(name="scale", mesh_shapes=((4,),), models=("llama3_debug",), checkpoint_models=(),
+                simulations=SCALE_SIMULATIONS, host_memory_cap_gb=8.0,
+                # the scale profile's figures are medians along a rank axis, fitted for growth: 3 rounds each
+                rounds=RoundSettings(warmup_rounds=1, min_rounds=3, max_rounds=10, budget_s=0.3,
+                                     case_timeout_s=600.0))
 
 PROFILES = {
     "quick": Profile(name="quick", mesh_shapes=CPU_MESHES,
@@ -134,12 +148,9 @@ PROFILES = {
                     simulated_fsdp2_ranks=(64, 256, 1024, 4096), simulated_plan_ranks=SIMULATED_PLAN_RANKS,
                     rounds=RoundSettings(warmup_rounds=2, min_rounds=10, max_rounds=200, budget_s=5.0,
                                          case_timeout_s=600.0)),
-    # Real model shapes at the sizes users run, by simulation (docs/simulated.md); <= 15 minutes and 8 GiB here.
-    "scale": Profile(name="scale", mesh_shapes=((4,),), models=("llama3_debug",), checkpoint_models=(),
-                     simulations=SCALE_SIMULATIONS, host_memory_cap_gb=8.0,
-                     # the scale profile's figures are medians along a rank axis, fitted for growth: 3 rounds each
-                     rounds=RoundSettings(warmup_rounds=1, min_rounds=3, max_rounds=10, budget_s=0.3,
-                                          case_timeout_s=600.0)),
+    "scale": SCALE,
+    # the scale profile and the coordinator's global plan at 16,384 ranks: about an hour here
+    "scale-full": dataclasses.replace(SCALE, name="scale-full", simulations=SCALE_FULL_SIMULATIONS),
     # One H200 in about 5 minutes (estimated from sizes; see the README): the whole matrix on a 1M model in bf16
     # and fp32, a 134M and a 1.04B model on the short list, DCP I/O up to the 134M model (1.6 GB per fp32 save).
     "gpu": Profile(name="gpu", mesh_shapes=(), needs_cuda=True, dtypes=("bfloat16", "float32"),
