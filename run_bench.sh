@@ -28,8 +28,8 @@ usage() {
   sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
   cat <<'EOT'
 
-  PROFILE            quick (default; about 7 minutes on 2 cores), full, scale or gpu (`nightly` is the job below)
-  --profile P        any profile, the nightly one too: quick, nightly, full, scale, gpu [env PROFILE]
+  PROFILE            quick (default; about 7 minutes on 2 cores), full, scale, scale-full or gpu (`nightly`: the job below)
+  --profile P        any profile: quick, nightly, full, scale, scale-full, gpu             [env PROFILE]
   --results-dir DIR  where result files go (default: results)                           [env RESULTS_DIR]
   --python PY        interpreter to run with (default: python3)                         [env PYTHON]
   --resume FILE      continue the interrupted run of FILE (same PROFILE and options), into FILE
@@ -95,7 +95,7 @@ while (($#)); do
     --label-a|--label-b|--passes|--rounds|--block-rounds|--budget-min|--target-mde|--threshold)
       compare_args+=("$1" "${2:?$1 needs a value}"); shift ;;
     --no-settle) compare_args+=("$1") ;;
-    quick|full|scale|gpu) PROFILE=$1 ;;
+    quick|full|scale|scale-full|gpu) PROFILE=$1 ;;
     --profile) PROFILE=${2:?--profile needs a value}; shift ;;
     --results-dir) RESULTS_DIR=${2:?--results-dir needs a value}; shift ;;
     --python) PYTHON=${2:?--python needs a value}; shift ;;

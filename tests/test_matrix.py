@@ -130,8 +130,11 @@ def test_every_op_of_the_matrix_has_its_operation_and_no_other_is_registered():
 
 
 def test_profiles_and_round_settings():
-    assert set(PROFILES) == {"quick", "nightly", "full", "gpu", "scale"}
-    with pytest.raises(UnknownProfileError, match="unknown profile 'fast'; choose from quick, nightly, full, scale, gpu"):
+    assert set(PROFILES) == {"quick", "nightly", "full", "gpu", "scale", "scale-full"}
+    scale, full = (set(c.id for c in scale_cases(PROFILES[p].simulations)) for p in ("scale", "scale-full"))
+    assert scale < full and {case.split("-")[1] for case in full - scale} == {"plan"}
+    assert {case.rsplit("-", 1)[1] for case in full - scale} == {"mesh16384"}
+    with pytest.raises(UnknownProfileError, match="unknown profile 'fast'; choose from quick, nightly, full, scale, scale-full, gpu"):
         get_profile("fast")
     with pytest.raises(ValueError, match="min_rounds must be >= 1"):
         RoundSettings(min_rounds=0)

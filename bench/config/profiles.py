@@ -41,7 +41,7 @@ class RoundSettings:
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Profile:
     name: str
-    """quick | nightly | full | gpu."""
+    """quick | nightly | full | scale | scale-full | gpu."""
     mesh_shapes: tuple[tuple[int, ...], ...]
     """Worlds of the run: (n,) is a 1D mesh of n ranks, (r, s) a 2D mesh (replicate x shard)."""
     models: tuple[str, ...]
@@ -109,9 +109,9 @@ SCALE_SIMULATIONS = (
 )
 SCALE_FULL_SIMULATIONS = SCALE_SIMULATIONS + (
     # the coordinator's global plan at 16,384 ranks, which the scale profile's 15 minutes leave out: minutes a round
-    # per 405B block (the plan's validation compares every pair of a tensor's chunks when they all span its
-    # longest dim: docs/findings/2026-12-07-scale.md)
-    Simulation(kind="planning", models=("llama3_405b_l1", "llama3_405b_l2"), ranks=SCALE_RANKS[-1:], ops=("plan",)),
+    # for one 405B block (the plan's validation checks every pair of a tensor's chunks when they all span its
+    # longest dim: scripts/findings/validation_sweep.py counts them for any depth)
+    Simulation(kind="planning", models=("llama3_405b_l1",), ranks=SCALE_RANKS[-1:], ops=("plan",)),
 )
 QUICK_SCALE_POINTS = (
     Simulation(kind="state_dict", models=("llama3_8b",), ranks=(4096,), ops=("get_model", "get_optim")),

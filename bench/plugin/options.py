@@ -25,7 +25,7 @@ ROUND_OPTIONS = (("min_rounds", "--min-rounds"), ("max_rounds", "--max-rounds"),
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("statedict-bench")
-    group.addoption("--profile", default="quick", help="quick (default), nightly, full, scale (real model shapes, simulated to 16,384 ranks) or gpu (needs CUDA)")
+    group.addoption("--profile", default="quick", help="quick (default), nightly, full, scale (real model shapes, simulated to 16,384 ranks), scale-full (scale and the global plan at 16,384 ranks) or gpu (needs CUDA)")
     group.addoption("--model", action="append", default=[],
                     help="measure only these zoo models (repeat or comma-separate); default: the profile's")
     group.addoption("--mesh", action="append", default=[],
