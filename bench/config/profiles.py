@@ -149,7 +149,8 @@ PROFILES = {
                     rounds=RoundSettings(warmup_rounds=2, min_rounds=10, max_rounds=200, budget_s=5.0,
                                          case_timeout_s=600.0)),
     "scale": SCALE,
-    # the scale profile and the coordinator's global plan at 16,384 ranks: about an hour here
+    # the scale profile and the coordinator's global plan at 16,384 ranks: about 35 minutes here (that case: 5 rounds
+    # of about 4 minutes, one measured on 2026-12-07)
     "scale-full": dataclasses.replace(SCALE, name="scale-full", simulations=SCALE_FULL_SIMULATIONS),
     # One H200 in about 5 minutes (estimated from sizes; see the README): the whole matrix on a 1M model in bf16
     # and fp32, a 134M and a 1.04B model on the short list, DCP I/O up to the 134M model (1.6 GB per fp32 save).
