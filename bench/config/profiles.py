@@ -91,7 +91,7 @@ SCALE_SIMULATIONS = (
     Simulation(kind="state_dict", models=("llama3_8b", "llama3_405b"), ranks=SCALE_RANKS, layout="tp", group=8),
     Simulation(kind="state_dict", models=("llama3_8b",), ranks=SCALE_RANKS, layout="hsdp", group=64),
     Simulation(kind="state_dict", models=("moe_16b", "moe_16b_ungrouped"), ranks=(256, 1024)),
-    # Planning over all 126 blocks of 405B at 16,384 ranks would hold ~56M chunks (~18 GB): the depth-truncated
+    # Planning over all 126 blocks of 405B at 16,384 ranks would hold ~42M chunks (far over 8 GiB): the depth-truncated
     # variants keep exact shapes, and the full 8B model checks that cost follows the tensor count. The global plan
     # costs ranks x tensors on the coordinator, and so does deriving a checkpoint's metadata for a load: at 16,384
     # ranks only the resharded load (from 8,192) is planned.

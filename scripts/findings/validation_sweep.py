@@ -1,13 +1,16 @@
 """Why DCP's global save plan grows quadratically in ranks (pytorch #149785, docs/findings/2026-12-07-scale.md):
-counts the chunk-pair checks of torch's own `_validate_global_plan` over the metadata of one FSDP2 checkpoint of a
+counts the chunk-pair checks of torch's own `_validate_global_plan` in the coordinator's plan of one FSDP2 save of a
 model's parameters and Adam moments, and times the validation.
 
-    python3 scripts/findings/validation_sweep.py [--model llama3_405b_l1] [--ranks 256 1024 2048]
+    python3 scripts/findings/validation_sweep.py [--model llama3_405b_l1] [--ranks 256 1024 4096]
 
+Every rank's save plan is made as DCP makes it for FSDP2 (Shard(0) over a 1D mesh: each rank's chunk of each
+tensor), then torch's dedup_save_plans and create_default_global_save_plan give the global plan and metadata that
+the validation reads (the empty chunks of ranks past a short dim 0 share one index and are deduplicated into one).
 The validation sweeps each tensor's chunks along the tensor's longest dim. FSDP2 cuts dim 0, so where dim 0 is not
 the longest (Llama's wk and wv, 1024 x 16384; w2, 16384 x 53248) every chunk spans the whole sweep axis, none leaves
-the sweep's active list, and the tensor costs n (n - 1) / 2 checks for n = N chunks. The table gives the counted
-checks beside that prediction; the count at a size not run follows from it.
+the sweep's active list, and a tensor of c chunks costs c (c - 1) / 2 checks. The table gives the counted checks
+beside that sum over such tensors.
 """
 
 from __future__ import annotations
@@ -21,8 +24,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the suite's pack
 
 import torch  # noqa: E402
 from torch.distributed.checkpoint import default_planner  # noqa: E402
-from torch.distributed.checkpoint.metadata import (ChunkStorageMetadata, Metadata,  # noqa: E402
+from torch.distributed.checkpoint._dedup_save_plans import dedup_save_plans  # noqa: E402
+from torch.distributed.checkpoint.metadata import (ChunkStorageMetadata, Metadata, MetadataIndex,  # noqa: E402
                                                    TensorProperties, TensorStorageMetadata)
+from torch.distributed.checkpoint.planner import SavePlan, TensorWriteData, WriteItem, WriteItemType  # noqa: E402
 from torch.distributed.tensor import Shard  # noqa: E402
 
 from bench.ops.plan_sim import _shard_geometry  # noqa: E402
@@ -31,28 +36,44 @@ from models.catalog import model_entry  # noqa: E402
 ADAM_COPIES = 3  # the parameter and its two moments: three tensors of one shape and one sharding in the checkpoint
 
 
-def fsdp2_metadata(shapes: list[tuple[int, ...]], ranks: int) -> Metadata:
-    """The checkpoint metadata of FSDP2 (Shard(0) over a 1D mesh of `ranks`): every rank's chunk of every tensor."""
-    entries = {}
-    for index, shape in enumerate(shapes):
-        chunks = []
-        for rank in range(ranks):
+def fsdp2_save_plans(shapes: list[tuple[int, ...]], ranks: int) -> list[SavePlan]:
+    """Every rank's local save plan under FSDP2: one write item per tensor, its shard as torch computes it."""
+    properties = TensorProperties(dtype=torch.float32)
+    plans = []
+    for rank in range(ranks):
+        items = []
+        for index, shape in enumerate(shapes):
             sizes, offsets = _shard_geometry(shape, (Shard(0),), (ranks,), rank)
-            chunks.append(ChunkStorageMetadata(offsets=offsets, sizes=sizes))
-        for copy in range(ADAM_COPIES):
-            entries[f"t{index}.{copy}"] = TensorStorageMetadata(TensorProperties(dtype=torch.float32),
-                                                                torch.Size(shape), chunks)
-    return Metadata(state_dict_metadata=entries)
+            data = TensorWriteData(chunk=ChunkStorageMetadata(offsets=offsets, sizes=sizes), properties=properties,
+                                   size=torch.Size(shape))
+            items += [WriteItem(index=MetadataIndex(f"t{index}.{copy}", offsets), type=WriteItemType.SHARD,
+                                tensor_data=data) for copy in range(ADAM_COPIES)]
+        plans.append(SavePlan(items))
+    return plans
 
 
-def predicted_checks(shapes: list[tuple[int, ...]], ranks: int) -> int:
-    """n (n - 1) / 2 for each tensor whose longest dim is not dim 0 (the first longest is the sweep's)."""
-    swept_whole = [shape for shape in shapes if len(shape) > 1 and max(range(len(shape)), key=shape.__getitem__)]
-    return ADAM_COPIES * len(swept_whole) * ranks * (ranks - 1) // 2
+def all_pairs(metadata: Metadata) -> int:
+    """c (c - 1) / 2 for each tensor whose sweep axis (its first longest dim) is not dim 0, c its chunks."""
+    total = 0
+    for entry in metadata.state_dict_metadata.values():
+        size = tuple(entry.size)
+        if len(size) > 1 and max(range(len(size)), key=size.__getitem__) != 0:
+            total += len(entry.chunks) * (len(entry.chunks) - 1) // 2
+    return total
 
 
-def counted_validation(metadata: Metadata, ranks: int) -> tuple[int, float]:
-    """(chunk-pair checks, seconds) of torch's validation; two plans, so that it also checks the volume."""
+def timed_validation(global_plan: list[SavePlan], metadata: Metadata) -> float:
+    """Seconds of torch's validation of the global plan, as create_global_plan runs it."""
+    began = time.perf_counter()
+    errors = default_planner._validate_global_plan(global_plan, metadata)
+    seconds = time.perf_counter() - began
+    if errors:
+        raise SystemExit(f"the validation found errors: {errors[0]}")
+    return seconds
+
+
+def counted_checks(global_plan: list[SavePlan], metadata: Metadata) -> int:
+    """Calls of the overlap check in the validation (a second run: counting slows each call)."""
     calls = 0
     check = default_planner._check_box_overlap
 
@@ -63,29 +84,30 @@ def counted_validation(metadata: Metadata, ranks: int) -> tuple[int, float]:
 
     default_planner._check_box_overlap = counting
     try:
-        began = time.perf_counter()
-        errors = default_planner._validate_global_plan([None, None], metadata)
-        seconds = time.perf_counter() - began
+        default_planner._validate_global_plan(global_plan, metadata)
     finally:
         default_planner._check_box_overlap = check
-    if errors:
-        raise SystemExit(f"validation found errors at {ranks} ranks: {errors[0]}")
-    return calls, seconds
+    return calls
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="llama3_405b_l1")
-    parser.add_argument("--ranks", type=int, nargs="+", default=[256, 1024, 2048])
+    parser.add_argument("--ranks", type=int, nargs="+", default=[256, 1024, 4096])
     args = parser.parse_args()
     shapes = model_entry(args.model).shape.tensor_shapes()
     print(f"{args.model}: {len(shapes)} parameters x {ADAM_COPIES} (Adam's moments) in the checkpoint\n")
-    print("| ranks | chunk-pair checks | predicted n(n-1)/2 | validation s | ns a check |")
-    print("|---|---|---|---|---|")
+    print("| ranks | metadata chunks | chunk-pair checks | all pairs of the tensors swept whole | validation s | "
+          "ns a check |")
+    print("|---|---|---|---|---|---|")
     for ranks in args.ranks:
-        calls, seconds = counted_validation(fsdp2_metadata(shapes, ranks), ranks)
-        print(f"| {ranks:,} | {calls:,} | {predicted_checks(shapes, ranks):,} | {seconds:.2f} | "
-              f"{seconds / max(calls, 1) * 1e9:.0f} |")
+        global_plan, metadata = default_planner.create_default_global_save_plan(
+            dedup_save_plans(fsdp2_save_plans(shapes, ranks)))
+        chunks = sum(len(entry.chunks) for entry in metadata.state_dict_metadata.values())
+        seconds = timed_validation(global_plan, metadata)
+        calls = counted_checks(global_plan, metadata)
+        print(f"| {ranks:,} | {chunks:,} | {calls:,} | {all_pairs(metadata):,} | {seconds:.2f} | "
+              f"{seconds / max(calls, 1) * 1e9:.0f} |", flush=True)
 
 
 if __name__ == "__main__":
