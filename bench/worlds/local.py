@@ -211,8 +211,7 @@ class WorldPool:
             # One simulated world at a time: each keeps its last model build (GBs at the scale profile's sizes). The
             # real worlds stop too: simulated cases come after every real one (bench/plugin/hooks.py), and the 4
             # idle ranks of the scale profile's real world held 1.4 GB of RSS beside its simulated cases.
-            for other in [k for k in self._live if k != key]:
-                self._retire(other)
+            self._retire_all_but(key)
         world = self._live.pop(key, None) or World(tuple(mesh_shape), simulated, self.waiting)
         while self._live and (sum(w.process_count for w in self._live.values()) + world.process_count
                               > self.max_live_ranks):
@@ -220,10 +219,14 @@ class WorldPool:
         self._live[key] = world
         return world
 
-    def stop_simulated(self, keep: tuple | None = None) -> None:
-        """Stop the live simulated world(s) but the one of key `keep`: a process that built a large model keeps the
-        heap it freed (glibc hands little back), so the next model gets a fresh process (bench/run/session.py)."""
-        for key in [k for k, w in self._live.items() if w.simulated and k != keep]:
+    def stop_simulated(self) -> None:
+        """Stop the live simulated world: a process that built a large model keeps the heap it freed (glibc hands
+        little back), so the next model gets a fresh process (bench/run/session.py)."""
+        for key in [k for k, w in self._live.items() if w.simulated]:
+            self._retire(key)
+
+    def _retire_all_but(self, keep: tuple) -> None:
+        for key in [k for k in self._live if k != keep]:
             self._retire(key)
 
     def _retire(self, key: tuple[int, ...]) -> None:
