@@ -5,9 +5,7 @@ says so, once torch's validation no longer compares all of those pairs."""
 import importlib.util
 from pathlib import Path
 
-from torch.distributed.checkpoint import default_planner
-from torch.distributed.checkpoint._dedup_save_plans import dedup_save_plans
-
+from bench.ops.plan_sim import unvalidated_global_plan
 from models.catalog import model_entry
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "findings" / "validation_sweep.py"
@@ -24,8 +22,7 @@ def test_the_validation_compares_all_pairs_of_the_tensors_it_sweeps_whole():
     sweep = _script()
     shape = model_entry("llama3_debug").shape
     ranks = 32
-    global_plan, metadata = default_planner.create_default_global_save_plan(
-        dedup_save_plans(sweep.fsdp2_save_plans(shape.tensor_shapes(), ranks)))
+    global_plan, metadata = unvalidated_global_plan(sweep.fsdp2_save_plans(shape.tensor_shapes(), ranks))
     # one chunk per rank of every tensor and of its two Adam moments (every dim 0 here is at least 32 rows)
     assert sum(len(entry.chunks) for entry in metadata.state_dict_metadata.values()) == 3 * ranks * len(
         shape.tensor_shapes())

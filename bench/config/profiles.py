@@ -100,7 +100,7 @@ SCALE_SIMULATIONS = (
     Simulation(kind="planning", models=("llama3_405b_l1", "llama3_405b_l2", "llama3_405b_l4"),
                ranks=SCALE_RANKS[-1:], ops=("plan_local", "plan_load"), load_from=(0.5,)),
     # the global plan's validation is quadratic in a tensor's chunks: one 405B block took 9.7 s a round at 4,096
-    # ranks and over 10 minutes for its rounds at 16,384 (2026-12-07): 16,384 is left to the fitted exponent
+    # ranks and over 10 minutes for its rounds at 16,384 (2026-12-07): 16,384 is in scale-full only
     Simulation(kind="planning", models=("llama3_405b_l1",), ranks=SCALE_RANKS[:-1], ops=("plan",)),
     Simulation(kind="planning", models=("llama3_405b_l2", "llama3_405b_l4"), ranks=(256,), ops=("plan",)),
     Simulation(kind="planning", models=("llama3_8b",), ranks=(256,)),

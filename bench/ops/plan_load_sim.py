@@ -15,17 +15,16 @@ largest shard of an uneven tensor, so it is an upper bound; 1.0 where each byte 
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from collections import ChainMap, defaultdict
+from collections import defaultdict
 from typing import Any
 
-from torch.distributed.checkpoint import DefaultLoadPlanner, DefaultSavePlanner
-from torch.distributed.checkpoint.default_planner import create_default_global_save_plan
+from torch.distributed.checkpoint import DefaultLoadPlanner
 from torch.distributed.checkpoint.metadata import BytesStorageMetadata
-from torch.distributed.checkpoint.planner import LoadPlan, SavePlan
+from torch.distributed.checkpoint.planner import LoadPlan
 
-from bench.ops.plan_sim import _SimulatedPlanning, chunks_tile, metadata_figures, plans_of_world
+from bench.ops.plan_sim import (_SimulatedPlanning, chunks_tile, metadata_figures, plans_of_world,
+                                unvalidated_global_plan)
 from bench.ops.wrapping import resident_bytes
 
 
@@ -52,15 +51,6 @@ def read_bytes(plan: LoadPlan, metadata) -> tuple[int, dict[str, int]]:
     return total, elements
 
 
-def saved_metadata(plans: list[SavePlan]):
-    """The metadata DCP's coordinator writes for these local plans, as DefaultSavePlanner's global planning makes
-    it (dedup, global plan, the flattened names' mappings) but without its validation, which sweeps every tensor's
-    chunks against each other (minutes at 16,384 ranks; the op `plan` times it). chunks_tile checks the result."""
-    planner = DefaultSavePlanner()
-    global_plan, metadata = create_default_global_save_plan(planner._dedup_save_plans(plans))
-    return dataclasses.replace(metadata, planner_data=dict(ChainMap(*[plan.planner_data for plan in global_plan])))
-
-
 class SimulatedLoadPlan(_SimulatedPlanning):
     def setup(self) -> None:
         super().setup()
@@ -70,8 +60,8 @@ class SimulatedLoadPlan(_SimulatedPlanning):
             if len(self.ctx.mesh_shape) != 1:
                 raise ValueError("a resharded load plan is simulated from and to 1D meshes only")
             saved_mesh = (saved_ranks,)
-        self.metadata = saved_metadata(plans_of_world(self.own_plan, self.dtensors, self.ctx.rank, saved_mesh,
-                                                      saved_ranks))
+        _, self.metadata = unvalidated_global_plan(plans_of_world(self.own_plan, self.dtensors, self.ctx.rank,
+                                                                  saved_mesh, saved_ranks))
         tiling = chunks_tile(self.metadata)
         if tiling:
             raise AssertionError(f"the derived checkpoint metadata does not tile: {tiling}")

@@ -5,8 +5,9 @@ model's parameters and Adam moments, and times the validation.
     python3 scripts/findings/validation_sweep.py [--model llama3_405b_l1] [--ranks 256 1024 4096]
 
 Every rank's save plan is made as DCP makes it for FSDP2 (Shard(0) over a 1D mesh: each rank's chunk of each
-tensor), then torch's dedup_save_plans and create_default_global_save_plan give the global plan and metadata that
-the validation reads (the empty chunks of ranks past a short dim 0 share one index and are deduplicated into one).
+tensor), then torch's dedup and global planning (bench/ops/plan_sim.py unvalidated_global_plan) give the global plan
+and metadata that the validation reads (the empty chunks of ranks past a short dim 0 share one index and are
+deduplicated into one).
 The validation sweeps each tensor's chunks along the tensor's longest dim. FSDP2 cuts dim 0, so where dim 0 is not
 the longest (Llama's wk and wv, 1024 x 16384; w2, 16384 x 53248) every chunk spans the whole sweep axis, none leaves
 the sweep's active list, and a tensor of c chunks costs c (c - 1) / 2 checks. The table gives the counted checks
@@ -24,32 +25,31 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the suite's pack
 
 import torch  # noqa: E402
 from torch.distributed.checkpoint import default_planner  # noqa: E402
-from torch.distributed.checkpoint._dedup_save_plans import dedup_save_plans  # noqa: E402
 from torch.distributed.checkpoint.metadata import (ChunkStorageMetadata, Metadata, MetadataIndex,  # noqa: E402
-                                                   TensorProperties, TensorStorageMetadata)
+                                                   TensorProperties)
 from torch.distributed.checkpoint.planner import SavePlan, TensorWriteData, WriteItem, WriteItemType  # noqa: E402
 from torch.distributed.tensor import Shard  # noqa: E402
 
-from bench.ops.plan_sim import _shard_geometry  # noqa: E402
+from bench.ops.plan_sim import plan_for_rank, unvalidated_global_plan  # noqa: E402
 from models.catalog import model_entry  # noqa: E402
 
 ADAM_COPIES = 3  # the parameter and its two moments: three tensors of one shape and one sharding in the checkpoint
 
 
 def fsdp2_save_plans(shapes: list[tuple[int, ...]], ranks: int) -> list[SavePlan]:
-    """Every rank's local save plan under FSDP2: one write item per tensor, its shard as torch computes it."""
-    properties = TensorProperties(dtype=torch.float32)
-    plans = []
-    for rank in range(ranks):
-        items = []
-        for index, shape in enumerate(shapes):
-            sizes, offsets = _shard_geometry(shape, (Shard(0),), (ranks,), rank)
-            data = TensorWriteData(chunk=ChunkStorageMetadata(offsets=offsets, sizes=sizes), properties=properties,
-                                   size=torch.Size(shape))
-            items += [WriteItem(index=MetadataIndex(f"t{index}.{copy}", offsets), type=WriteItemType.SHARD,
-                                tensor_data=data) for copy in range(ADAM_COPIES)]
-        plans.append(SavePlan(items))
-    return plans
+    """Every rank's local save plan under FSDP2 (Shard(0) over a 1D mesh): one write item per tensor, each rank's
+    shard derived by the suite's `plan` op's own rule (bench/ops/plan_sim.py plan_for_rank)."""
+    layouts, items = {}, []
+    for index, shape in enumerate(shapes):
+        for copy in range(ADAM_COPIES):
+            fqn = f"t{index}.{copy}"
+            layouts[fqn] = (shape, (Shard(0),), (ranks,))
+            whole = ChunkStorageMetadata(offsets=torch.Size([0] * len(shape)), sizes=torch.Size(shape))
+            items.append(WriteItem(index=MetadataIndex(fqn, whole.offsets), type=WriteItemType.SHARD,
+                                   tensor_data=TensorWriteData(chunk=whole, size=torch.Size(shape),
+                                                               properties=TensorProperties(dtype=torch.float32))))
+    template = SavePlan(items, planner_data={})
+    return [plan_for_rank(template, layouts, rank) for rank in range(ranks)]
 
 
 def all_pairs(metadata: Metadata) -> int:
@@ -101,8 +101,7 @@ def main() -> None:
           "ns a check |")
     print("|---|---|---|---|---|---|")
     for ranks in args.ranks:
-        global_plan, metadata = default_planner.create_default_global_save_plan(
-            dedup_save_plans(fsdp2_save_plans(shapes, ranks)))
+        global_plan, metadata = unvalidated_global_plan(fsdp2_save_plans(shapes, ranks))
         chunks = sum(len(entry.chunks) for entry in metadata.state_dict_metadata.values())
         seconds = timed_validation(global_plan, metadata)
         calls = counted_checks(global_plan, metadata)
